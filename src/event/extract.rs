@@ -1,0 +1,66 @@
+//! [`MeshagentEvent`] as an axum extractor.
+
+use axum::extract::FromRequestParts;
+use http::HeaderMap;
+use http::header::CONTENT_TYPE;
+use http::request::Parts;
+
+use super::MeshagentEvent;
+use crate::rejection::{EventRejection, MissingSignatureLayer, UnsupportedContentType};
+use crate::{PayloadSource, VerifiedWebhook};
+
+impl<S> FromRequestParts<S> for MeshagentEvent
+where
+    S: Send + Sync,
+{
+    type Rejection = EventRejection;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let webhook = parts
+            .extensions
+            .get::<VerifiedWebhook>()
+            .ok_or_else(MissingSignatureLayer::new)?;
+        if webhook.source() == PayloadSource::Body && !has_json_content_type(&parts.headers) {
+            return Err(UnsupportedContentType::new().into());
+        }
+        Self::from_json(webhook.payload())
+    }
+}
+
+/// `application/json` or `application/<anything>+json`, case-insensitive, parameters allowed.
+fn has_json_content_type(headers: &HeaderMap) -> bool {
+    let Some(value) = headers.get(CONTENT_TYPE).and_then(|value| value.to_str().ok()) else {
+        return false;
+    };
+    let essence = value.split(';').next().unwrap_or_default().trim();
+    let Some((kind, subtype)) = essence.split_once('/') else {
+        return false;
+    };
+    let subtype = subtype.to_ascii_lowercase();
+    kind.eq_ignore_ascii_case("application") && (subtype == "json" || subtype.ends_with("+json"))
+}
+
+#[cfg(test)]
+mod tests {
+    use http::HeaderValue;
+
+    use super::*;
+
+    fn json(content_type: &str) -> bool {
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_str(content_type).unwrap());
+        has_json_content_type(&headers)
+    }
+
+    #[test]
+    fn json_content_types_are_recognised() {
+        assert!(json("application/json"));
+        assert!(json("Application/JSON; charset=utf-8"));
+        assert!(json("application/cloudevents+json"));
+        assert!(!json("text/plain"));
+        assert!(!json("application/jsonx"));
+        assert!(!json("text/json"));
+        assert!(!json("json"));
+        assert!(!has_json_content_type(&HeaderMap::new()));
+    }
+}

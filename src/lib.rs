@@ -1,0 +1,44 @@
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+pub mod event;
+mod python_json;
+pub mod rejection;
+mod secret;
+pub mod signature;
+mod signer;
+
+use http::HeaderName;
+
+pub use event::{
+    MeshagentEvent, ParticipantToken, RoomCall, RoomEnded, RoomStarted, StorageFileDeleted,
+    StorageFileMoved, StorageFileUpdated, UnknownEvent,
+};
+pub use rejection::{EventRejection, SignatureRejection};
+pub use secret::{ConfigError, SECRET_ENV_VAR, WebhookSecret};
+pub use signature::{
+    MeshagentSignature, MeshagentSignatureLayer, PayloadSource, SignatureVerifier,
+    VerifiedClaims, VerifiedWebhook,
+};
+pub use signer::{Forgery, Signer};
+
+/// `Meshagent-Signature`: the header carrying `Bearer <jwt>`.
+///
+/// # Example
+///
+/// ```
+/// assert_eq!(meshagent_webhooks::MESHAGENT_SIGNATURE, "meshagent-signature");
+/// ```
+pub const MESHAGENT_SIGNATURE: HeaderName = HeaderName::from_static("meshagent-signature");
+
+/// `Meshagent-Webhook`: the header that carries the payload in header-payload and websocket
+/// deliveries (it then replaces the body).
+///
+/// # Example
+///
+/// ```
+/// assert_eq!(meshagent_webhooks::MESHAGENT_WEBHOOK, "meshagent-webhook");
+/// ```
+pub const MESHAGENT_WEBHOOK: HeaderName = HeaderName::from_static("meshagent-webhook");

@@ -1,0 +1,280 @@
+//! [`MeshagentSignature`]: the service that verifies each request.
+
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::{Buf, Bytes, BytesMut};
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING};
+use http::{HeaderMap, HeaderName, HeaderValue, Request, Response};
+use http_body::Body;
+use http_body_util::{BodyExt, Full};
+use sha2::{Digest, Sha256};
+use tower_service::Service;
+
+use super::layer::Config;
+use super::{
+    MeshagentSignatureLayer, PayloadSource, ResponseBody, ResponseFuture, VerifiedWebhook,
+};
+use crate::rejection::{
+    BodyReadFailed, DuplicatePayloadHeader, MissingSignature, PayloadTooLarge, SignatureRejection,
+};
+use crate::{MESHAGENT_SIGNATURE, MESHAGENT_WEBHOOK, WebhookSecret};
+
+/// Verifies MeshAgent webhook signatures, then calls the inner service with the verified bytes
+/// as the body. Made by [`MeshagentSignatureLayer`]; see the [module docs](crate::signature).
+///
+/// The inner service receives `Request<Full<Bytes>>`, with a [`VerifiedWebhook`] in its
+/// extensions.
+///
+/// # Example
+///
+/// ```
+/// use bytes::Bytes;
+/// use http::{Request, Response};
+/// use http_body_util::Full;
+/// use meshagent_webhooks::MeshagentSignature;
+/// use tower::{ServiceExt, service_fn};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let service = MeshagentSignature::new(
+///     service_fn(|request: Request<Full<Bytes>>| async move {
+///         Ok::<_, std::convert::Infallible>(Response::new(request.into_body()))
+///     }),
+///     "whsec_example",
+/// );
+/// let response = service.oneshot(Request::new(Full::new(Bytes::from("{}")))).await.unwrap();
+/// assert_eq!(response.status(), 401);
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct MeshagentSignature<S> {
+    inner: S,
+    config: Arc<Config>,
+}
+
+impl<S> MeshagentSignature<S> {
+    /// Wraps `inner`, verifying with `secret`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use meshagent_webhooks::MeshagentSignature;
+    ///
+    /// let service = MeshagentSignature::new(tower::service_fn(|_: http::Request<http_body_util::Full<bytes::Bytes>>| async {
+    ///     Ok::<_, std::convert::Infallible>(http::Response::new(String::new()))
+    /// }), "whsec_example");
+    /// # let _ = service;
+    /// ```
+    pub fn new(inner: S, secret: impl Into<WebhookSecret>) -> Self {
+        Self::from_parts(inner, MeshagentSignatureLayer::new(secret).config)
+    }
+
+    pub(crate) fn from_parts(inner: S, config: Arc<Config>) -> Self {
+        Self { inner, config }
+    }
+
+    /// A [`MeshagentSignatureLayer`] for `secret`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use meshagent_webhooks::MeshagentSignature;
+    ///
+    /// let layer = MeshagentSignature::<()>::layer("whsec_example");
+    /// # let _ = layer;
+    /// ```
+    pub fn layer(secret: impl Into<WebhookSecret>) -> MeshagentSignatureLayer {
+        MeshagentSignatureLayer::new(secret)
+    }
+
+    /// The inner service.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let service = meshagent_webhooks::MeshagentSignature::new(7, "k");
+    /// assert_eq!(*service.get_ref(), 7);
+    /// ```
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let mut service = meshagent_webhooks::MeshagentSignature::new(7, "k");
+    /// *service.get_mut() += 1;
+    /// assert_eq!(service.into_inner(), 8);
+    /// ```
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwraps the inner service.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let service = meshagent_webhooks::MeshagentSignature::new(7, "k");
+    /// assert_eq!(service.into_inner(), 7);
+    /// ```
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S: std::fmt::Debug> std::fmt::Debug for MeshagentSignature<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MeshagentSignature")
+            .field("inner", &self.inner)
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for MeshagentSignature<S>
+where
+    S: Service<Request<Full<Bytes>>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    ReqBody: Body + Send + 'static,
+    ReqBody::Data: Send,
+    ResBody: 'static,
+{
+    type Response = Response<ResponseBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<ResBody, S::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        // The clone may not be ready: keep the ready one for this call.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let config = self.config.clone();
+        ResponseFuture::new(async move {
+            match verify(&config, request).await {
+                Ok(request) => inner
+                    .call(request)
+                    .await
+                    .map(|response| response.map(ResponseBody::inner)),
+                Err(rejection) => {
+                    rejection.trace();
+                    let response = (config.rejection_response)(&rejection);
+                    Ok(response.map(ResponseBody::rejection))
+                }
+            }
+        })
+    }
+}
+
+/// Steps 1–6 of the policy: configuration, header, JWT, body limit, digest; then the request
+/// rebuilt around the verified bytes.
+async fn verify<B>(
+    config: &Config,
+    request: Request<B>,
+) -> Result<Request<Full<Bytes>>, SignatureRejection>
+where
+    B: Body,
+{
+    let headers = request.headers();
+    let signature = single_header(headers, &MESHAGENT_SIGNATURE)
+        .map_err(|()| MissingSignature::with_detail("more than one Meshagent-Signature header"))?;
+    let token = config
+        .verifier
+        .verify_token(signature.map(HeaderValue::as_bytes))?;
+    let header_payload = single_header(headers, &MESHAGENT_WEBHOOK)
+        .map_err(|()| DuplicatePayloadHeader::new())?
+        .map(|value| Bytes::copy_from_slice(value.as_bytes()));
+
+    let (mut parts, body) = request.into_parts();
+    let (payload, digest, source) = match header_payload {
+        Some(payload) => {
+            // The body was not signed: it is dropped unread.
+            drop(body);
+            let digest: [u8; 32] = Sha256::digest(&payload).into();
+            (payload, digest, PayloadSource::Header)
+        }
+        None => {
+            let (payload, digest) = read_hashed(&parts.headers, body, config.max_body_size).await?;
+            (payload, digest, PayloadSource::Body)
+        }
+    };
+    let claims = token.check_digest(&digest)?;
+
+    parts.headers.remove(TRANSFER_ENCODING);
+    parts.headers.insert(CONTENT_LENGTH, HeaderValue::from(payload.len()));
+    if source == PayloadSource::Header {
+        parts
+            .headers
+            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    }
+    parts
+        .extensions
+        .insert(VerifiedWebhook::new(payload.clone(), source, claims));
+    Ok(Request::from_parts(parts, Full::new(payload)))
+}
+
+/// The one value of `name`: `Ok(None)` when absent, `Err(())` when repeated.
+fn single_header<'a>(
+    headers: &'a HeaderMap,
+    name: &HeaderName,
+) -> Result<Option<&'a HeaderValue>, ()> {
+    let mut values = headers.get_all(name).iter();
+    match (values.next(), values.next()) {
+        (first, None) => Ok(first),
+        (Some(_), Some(_)) | (None, Some(_)) => Err(()),
+    }
+}
+
+/// Reads the body up to `limit` bytes, hashing it as it streams in. Refuses a larger
+/// `Content-Length` before reading. The bytes are copied at most once (none when the body
+/// arrives as a single chunk).
+async fn read_hashed<B: Body>(
+    headers: &HeaderMap,
+    body: B,
+    limit: usize,
+) -> Result<(Bytes, [u8; 32]), SignatureRejection> {
+    let declared = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    let limit_u64 = u64::try_from(limit).unwrap_or(u64::MAX);
+    if declared.is_some_and(|length| length > limit_u64) || body.size_hint().lower() > limit_u64 {
+        return Err(PayloadTooLarge::with_detail("declared length is over the limit").into());
+    }
+
+    let mut body = std::pin::pin!(body);
+    let mut hasher = Sha256::new();
+    let mut chunks: Vec<Bytes> = Vec::with_capacity(1);
+    let mut total = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| BodyReadFailed::new())?;
+        let Ok(mut data) = frame.into_data() else {
+            continue;
+        };
+        let len = data.remaining();
+        total = total.saturating_add(len);
+        if total > limit {
+            return Err(PayloadTooLarge::with_detail("body is over the limit").into());
+        }
+        let chunk = data.copy_to_bytes(len);
+        hasher.update(&chunk);
+        chunks.push(chunk);
+    }
+    let payload = match chunks.len() {
+        0 => Bytes::new(),
+        1 => chunks.swap_remove(0),
+        _ => {
+            let mut joined = BytesMut::with_capacity(total);
+            for chunk in &chunks {
+                joined.extend_from_slice(chunk);
+            }
+            joined.freeze()
+        }
+    };
+    Ok((payload, hasher.finalize().into()))
+}
