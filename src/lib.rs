@@ -19,8 +19,8 @@ pub use event::{
 pub use rejection::{EventRejection, SignatureRejection};
 pub use secret::{ConfigError, SECRET_ENV_VAR, WebhookSecret};
 pub use signature::{
-    MeshagentSignature, MeshagentSignatureLayer, PayloadSource, SignatureVerifier,
-    VerifiedClaims, VerifiedWebhook,
+    MeshagentSignature, MeshagentSignatureLayer, PayloadSource, SignatureVerifier, VerifiedClaims,
+    VerifiedWebhook,
 };
 pub use signer::{Forgery, Signer};
 

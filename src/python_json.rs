@@ -169,10 +169,7 @@ mod tests {
         assert_eq!(dumps(&json!("🚀")), r#""\ud83d\ude80""#);
         assert_eq!(dumps(&json!("a/b")), r#""a/b""#);
         assert_eq!(dumps(&json!("\u{7f}\u{1}")), r#""\u007f\u0001""#);
-        assert_eq!(
-            dumps(&json!("\"\\\n\r\t\u{8}\u{c}")),
-            r#""\"\\\n\r\t\b\f""#
-        );
+        assert_eq!(dumps(&json!("\"\\\n\r\t\u{8}\u{c}")), r#""\"\\\n\r\t\b\f""#);
     }
 
     #[test]

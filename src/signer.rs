@@ -12,9 +12,9 @@ use jsonwebtoken::{Algorithm, EncodingKey};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use crate::MESHAGENT_SIGNATURE;
 use crate::python_json;
 use crate::signature::token::CANONICAL_HEADER_SEGMENT;
-use crate::MESHAGENT_SIGNATURE;
 
 /// Signs payloads exactly as MeshAgent's `send_webhook` does: `Meshagent-Signature: Bearer <jwt>`
 /// where the JWT is HS256 with the JOSE header `{"alg":"HS256","typ":"JWT"}` and the single claim
@@ -293,6 +293,9 @@ mod tests {
 
     #[test]
     fn debug_is_redacted() {
-        assert_eq!(format!("{:?}", Signer::new("whsec_x")), "Signer(<redacted>)");
+        assert_eq!(
+            format!("{:?}", Signer::new("whsec_x")),
+            "Signer(<redacted>)"
+        );
     }
 }

@@ -29,7 +29,10 @@ where
 
 /// `application/json` or `application/<anything>+json`, case-insensitive, parameters allowed.
 fn has_json_content_type(headers: &HeaderMap) -> bool {
-    let Some(value) = headers.get(CONTENT_TYPE).and_then(|value| value.to_str().ok()) else {
+    let Some(value) = headers
+        .get(CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+    else {
         return false;
     };
     let essence = value.split(';').next().unwrap_or_default().trim();

@@ -36,7 +36,9 @@ impl MeshagentEvent {
         };
         let name = match envelope.get("event") {
             Some(Value::String(name)) => name.clone(),
-            _ => return Err(InvalidEvent::with_detail("`event` is missing or not a string").into()),
+            _ => {
+                return Err(InvalidEvent::with_detail("`event` is missing or not a string").into());
+            }
         };
         let data = envelope.remove("data").unwrap_or(Value::Null);
         Ok(match name.as_str() {
@@ -148,8 +150,10 @@ mod tests {
     use super::*;
 
     fn reason(payload: &str) -> String {
-        MeshagentEvent::from_json(payload.as_bytes())
-            .map_or_else(|rejection| rejection.body_text(), |event| event.name().to_owned())
+        MeshagentEvent::from_json(payload.as_bytes()).map_or_else(
+            |rejection| rejection.body_text(),
+            |event| event.name().to_owned(),
+        )
     }
 
     #[test]
@@ -158,13 +162,20 @@ mod tests {
             reason(r#"{"event": "room.started", "data": {"room_name": "r", "room_url": "u"}}"#),
             "room.started"
         );
-        assert_eq!(reason(r#"{"event": "room.started", "data": {"room_name": "r"}}"#), "room.started");
         assert_eq!(
-            reason(r#"{"event": "room.call", "data": {"room_name": "r", "room_url": "u", "token": "t", "arguments": null}}"#),
+            reason(r#"{"event": "room.started", "data": {"room_name": "r"}}"#),
+            "room.started"
+        );
+        assert_eq!(
+            reason(
+                r#"{"event": "room.call", "data": {"room_name": "r", "room_url": "u", "token": "t", "arguments": null}}"#
+            ),
             "room.call"
         );
         assert_eq!(
-            reason(r#"{"event": "storage.file.moved", "data": {"source_path": "a", "destination_path": "b", "participant_id": "p", "extra": 1}}"#),
+            reason(
+                r#"{"event": "storage.file.moved", "data": {"source_path": "a", "destination_path": "b", "participant_id": "p", "extra": 1}}"#
+            ),
             "storage.file.moved"
         );
     }
@@ -183,8 +194,14 @@ mod tests {
         assert_eq!(reason("[]"), "invalid request body");
         assert_eq!(reason("nope"), "invalid request body");
         assert_eq!(reason("\u{feff}{}"), "invalid request body");
-        assert_eq!(reason(r#"{"data": {}}"#), "invalid event: `event` is missing or not a string");
-        assert_eq!(reason(r#"{"event": 1}"#), "invalid event: `event` is missing or not a string");
+        assert_eq!(
+            reason(r#"{"data": {}}"#),
+            "invalid event: `event` is missing or not a string"
+        );
+        assert_eq!(
+            reason(r#"{"event": 1}"#),
+            "invalid event: `event` is missing or not a string"
+        );
         assert_eq!(
             reason(r#"{"event": "room.ended", "data": "standup"}"#),
             "invalid event: room.ended: `data` is missing or not an object"
@@ -194,7 +211,9 @@ mod tests {
             "invalid event: room.call: `token` is missing or not a string"
         );
         assert_eq!(
-            reason(r#"{"event": "room.call", "data": {"room_name": "r", "room_url": "u", "token": "t", "arguments": 3}}"#),
+            reason(
+                r#"{"event": "room.call", "data": {"room_name": "r", "room_url": "u", "token": "t", "arguments": 3}}"#
+            ),
             "invalid event: room.call: `arguments` is not an object or null"
         );
         assert_eq!(

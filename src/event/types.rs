@@ -130,7 +130,10 @@ pub struct RoomStarted {
     pub room_url: Option<String>,
     pub(crate) data: Value,
 }
-debug_fields!(RoomStarted { room_name, room_url });
+debug_fields!(RoomStarted {
+    room_name,
+    room_url
+});
 
 /// `room.ended`: a room closed.
 ///
@@ -178,7 +181,12 @@ pub struct RoomCall {
     pub arguments: Option<Map<String, Value>>,
     pub(crate) data: Value,
 }
-debug_fields!(RoomCall { room_name, room_url, token, arguments });
+debug_fields!(RoomCall {
+    room_name,
+    room_url,
+    token,
+    arguments
+});
 
 /// `storage.file.updated`: a file in room storage was written.
 ///
@@ -199,7 +207,10 @@ pub struct StorageFileUpdated {
     pub participant_id: String,
     pub(crate) data: Value,
 }
-debug_fields!(StorageFileUpdated { path, participant_id });
+debug_fields!(StorageFileUpdated {
+    path,
+    participant_id
+});
 
 /// `storage.file.deleted`: a file in room storage was deleted.
 ///
@@ -220,7 +231,10 @@ pub struct StorageFileDeleted {
     pub participant_id: String,
     pub(crate) data: Value,
 }
-debug_fields!(StorageFileDeleted { path, participant_id });
+debug_fields!(StorageFileDeleted {
+    path,
+    participant_id
+});
 
 /// `storage.file.moved`: a file in room storage was moved (listed on one version of
 /// MeshAgent's docs).
@@ -244,7 +258,11 @@ pub struct StorageFileMoved {
     pub participant_id: String,
     pub(crate) data: Value,
 }
-debug_fields!(StorageFileMoved { source_path, destination_path, participant_id });
+debug_fields!(StorageFileMoved {
+    source_path,
+    destination_path,
+    participant_id
+});
 
 /// An event this crate has no type for, kept whole.
 ///

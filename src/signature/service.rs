@@ -206,7 +206,9 @@ where
     let claims = token.check_digest(&digest)?;
 
     parts.headers.remove(TRANSFER_ENCODING);
-    parts.headers.insert(CONTENT_LENGTH, HeaderValue::from(payload.len()));
+    parts
+        .headers
+        .insert(CONTENT_LENGTH, HeaderValue::from(payload.len()));
     if source == PayloadSource::Header {
         parts
             .headers

@@ -333,7 +333,12 @@ mod tests {
         assert!(claims(&format!(r#"{{{SHA},"nbf":1000,"iat":1000}}"#)).is_ok());
         assert!(claims(&format!(r#"{{{SHA},"nbf":1001}}"#)).is_err());
         assert!(claims(&format!(r#"{{{SHA},"iat":1001}}"#)).is_err());
-        assert!(claims(&format!(r#"{{{SHA},"iss":"meshagent","sub":"s","jti":"j"}}"#)).is_ok());
+        assert!(
+            claims(&format!(
+                r#"{{{SHA},"iss":"meshagent","sub":"s","jti":"j"}}"#
+            ))
+            .is_ok()
+        );
         assert!(claims(&format!(r#"{{{SHA},"aud":"anyone"}}"#)).is_err());
         assert!(claims(&format!(r#"{{{SHA},"aud":null}}"#)).is_err());
     }
@@ -353,7 +358,10 @@ mod tests {
             r#""jti":{}"#,
             r#""iss":[]"#,
         ] {
-            assert!(claims(&format!("{{{SHA},{bad}}}")).is_err(), "accepted {bad}");
+            assert!(
+                claims(&format!("{{{SHA},{bad}}}")).is_err(),
+                "accepted {bad}"
+            );
         }
     }
 

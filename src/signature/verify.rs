@@ -182,7 +182,9 @@ impl SignatureVerifier {
                 mac.update(split.signing_input);
                 mac.verify_slice(&split.signature).is_ok()
             })
-            .ok_or_else(|| InvalidJwt::with_detail("signature was not made with a configured secret"))?;
+            .ok_or_else(|| {
+                InvalidJwt::with_detail("signature was not made with a configured secret")
+            })?;
         let claims = token::parse_claims(split.claims_segment, now, self.leeway_secs)?;
         Ok(VerifiedToken {
             claims,
@@ -336,17 +338,30 @@ mod tests {
     #[test]
     fn each_failure_gets_its_reason() {
         let verifier = SignatureVerifier::new(SECRET);
-        let verify = |header: &str, body: &[u8]| reason(verifier.verify(Some(header.as_bytes()), body));
+        let verify =
+            |header: &str, body: &[u8]| reason(verifier.verify(Some(header.as_bytes()), body));
         assert_eq!(reason(verifier.verify(None, BODY)), "missing signature");
-        assert_eq!(verify(&HEADER.replace("Bearer", "bearer"), BODY), "missing signature");
-        assert_eq!(verify(&HEADER.replace("Bearer ", "Bearer\t"), BODY), "missing signature");
+        assert_eq!(
+            verify(&HEADER.replace("Bearer", "bearer"), BODY),
+            "missing signature"
+        );
+        assert_eq!(
+            verify(&HEADER.replace("Bearer ", "Bearer\t"), BODY),
+            "missing signature"
+        );
         assert_eq!(verify("Bearer ", BODY), "missing signature");
-        assert_eq!(verify(&HEADER.replace("Bearer ", "Bearer  "), BODY), "invalid jwt");
+        assert_eq!(
+            verify(&HEADER.replace("Bearer ", "Bearer  "), BODY),
+            "invalid jwt"
+        );
         assert_eq!(verify(&HEADER.replace("-L4", "-L5"), BODY), "invalid jwt");
         assert_eq!(verify(HEADER, b"{}"), "signature does not match payload");
         assert_eq!(verify(&format!("  {HEADER} \t"), BODY), "ok");
         let other = SignatureVerifier::new("whsec_other");
-        assert_eq!(reason(other.verify(Some(HEADER.as_bytes()), BODY)), "invalid jwt");
+        assert_eq!(
+            reason(other.verify(Some(HEADER.as_bytes()), BODY)),
+            "invalid jwt"
+        );
     }
 
     #[test]
@@ -360,7 +375,10 @@ mod tests {
                 reason(verifier.verify(Some(HEADER.as_bytes()), BODY)),
                 "webhook secret is not configured"
             );
-            assert_eq!(reason(verifier.verify(None, BODY)), "webhook secret is not configured");
+            assert_eq!(
+                reason(verifier.verify(None, BODY)),
+                "webhook secret is not configured"
+            );
         }
     }
 
@@ -387,13 +405,25 @@ mod tests {
     fn time_claims_use_the_clock_and_the_leeway() {
         let signer = Signer::new(SECRET);
         let digest = hex::encode(Sha256::digest(BODY));
-        let header =
-            signer.signature_header_for_claims(&serde_json::json!({ "sha256": digest, "exp": 100 }));
+        let header = signer
+            .signature_header_for_claims(&serde_json::json!({ "sha256": digest, "exp": 100 }));
         let strict = SignatureVerifier::new(SECRET);
         let lenient = strict.clone().with_leeway(Duration::from_secs(10));
         assert!(strict.verify_token_at(Some(header.as_bytes()), 99).is_ok());
-        assert!(strict.verify_token_at(Some(header.as_bytes()), 100).is_err());
-        assert!(lenient.verify_token_at(Some(header.as_bytes()), 109).is_ok());
-        assert!(lenient.verify_token_at(Some(header.as_bytes()), 110).is_err());
+        assert!(
+            strict
+                .verify_token_at(Some(header.as_bytes()), 100)
+                .is_err()
+        );
+        assert!(
+            lenient
+                .verify_token_at(Some(header.as_bytes()), 109)
+                .is_ok()
+        );
+        assert!(
+            lenient
+                .verify_token_at(Some(header.as_bytes()), 110)
+                .is_err()
+        );
     }
 }

@@ -1,0 +1,429 @@
+//! The layer alone, on a plain `tower::service_fn` (no axum): each failure gets its exact
+//! status and body and never reaches the inner service; accepted requests carry the signed
+//! bytes. Body limits over a real TCP server too.
+
+mod common;
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use bytes::Bytes;
+use futures_util::stream;
+use http::{Request, Response, StatusCode, header};
+use http_body::Frame;
+use http_body_util::{BodyExt, Full, StreamBody};
+use meshagent_webhooks::{
+    MESHAGENT_SIGNATURE, MESHAGENT_WEBHOOK, MeshagentSignatureLayer, PayloadSource,
+    SignatureRejection, Signer, VerifiedWebhook,
+};
+use tower::{ServiceBuilder, ServiceExt, service_fn};
+
+const SECRET: &str = "whsec_layer_tests";
+const BODY: &str = r#"{"event": "room.ended", "data": {"room_name": "standup-42"}}"#;
+
+/// What the inner service saw: its body and the verified extension.
+#[derive(Default)]
+struct Inner {
+    calls: AtomicUsize,
+    body: std::sync::Mutex<Option<(Bytes, VerifiedWebhook, Option<String>)>>,
+}
+
+async fn call<B>(
+    layer: MeshagentSignatureLayer,
+    request: Request<B>,
+) -> (StatusCode, String, Arc<Inner>)
+where
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+{
+    let inner = Arc::new(Inner::default());
+    let seen = inner.clone();
+    let service = ServiceBuilder::new().layer(layer).service(service_fn(
+        move |request: Request<Full<Bytes>>| {
+            let seen = seen.clone();
+            async move {
+                seen.calls.fetch_add(1, Ordering::SeqCst);
+                let content_type = request
+                    .headers()
+                    .get(header::CONTENT_TYPE)
+                    .map(|value| value.to_str().unwrap().to_owned());
+                let verified = request
+                    .extensions()
+                    .get::<VerifiedWebhook>()
+                    .cloned()
+                    .unwrap();
+                let body = request.into_body().collect().await.unwrap().to_bytes();
+                *seen.body.lock().unwrap() = Some((body, verified, content_type));
+                Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"inner"))))
+            }
+        },
+    ));
+    let response = service.oneshot(request).await.unwrap();
+    let status = response.status();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8(body.to_vec()).unwrap(), inner)
+}
+
+fn signed(body: &str) -> Request<Full<Bytes>> {
+    Request::post("/anything")
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(
+            MESHAGENT_SIGNATURE,
+            Signer::new(SECRET).signature_header(body.as_bytes()),
+        )
+        .body(Full::new(Bytes::from(body.to_owned())))
+        .unwrap()
+}
+
+async fn rejected(request: Request<Full<Bytes>>, status: StatusCode, reason: &str) {
+    rejected_by(
+        MeshagentSignatureLayer::new(SECRET),
+        request,
+        status,
+        reason,
+    )
+    .await;
+}
+
+async fn rejected_by(
+    layer: MeshagentSignatureLayer,
+    request: Request<Full<Bytes>>,
+    status: StatusCode,
+    reason: &str,
+) {
+    let (got_status, body, inner) = call(layer, request).await;
+    assert_eq!((got_status, body.as_str()), (status, reason));
+    assert_eq!(
+        inner.calls.load(Ordering::SeqCst),
+        0,
+        "inner service was reached"
+    );
+}
+
+#[tokio::test]
+async fn accepted_request_reaches_the_inner_service_with_the_signed_bytes() {
+    let (status, body, inner) = call(MeshagentSignatureLayer::new(SECRET), signed(BODY)).await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "inner"));
+    let (seen_body, verified, _) = inner.body.lock().unwrap().take().unwrap();
+    assert_eq!(seen_body, BODY.as_bytes());
+    assert_eq!(verified.payload(), BODY.as_bytes());
+    assert_eq!(verified.source(), PayloadSource::Body);
+    assert_eq!(verified.claims().secret_index(), 0);
+    assert!(!format!("{verified:?}").contains("standup"));
+}
+
+#[tokio::test]
+async fn each_signature_failure_gets_its_status_and_reason() {
+    let mut missing = signed(BODY);
+    missing.headers_mut().remove(MESHAGENT_SIGNATURE);
+    rejected(missing, StatusCode::UNAUTHORIZED, "missing signature").await;
+
+    let mut duplicated = signed(BODY);
+    let value = duplicated.headers()[MESHAGENT_SIGNATURE].clone();
+    duplicated.headers_mut().append(MESHAGENT_SIGNATURE, value);
+    rejected(duplicated, StatusCode::UNAUTHORIZED, "missing signature").await;
+
+    let mut wrong_key = signed(BODY);
+    let header = Signer::new("whsec_other").signature_header(BODY.as_bytes());
+    wrong_key
+        .headers_mut()
+        .insert(MESHAGENT_SIGNATURE, header.parse().unwrap());
+    rejected(wrong_key, StatusCode::UNAUTHORIZED, "invalid jwt").await;
+
+    let mut tampered = signed(BODY);
+    *tampered.body_mut() = Full::new(Bytes::from(BODY.replace("42", "43")));
+    rejected(
+        tampered,
+        StatusCode::UNAUTHORIZED,
+        "signature does not match payload",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn without_a_secret_every_request_fails_closed() {
+    for layer in [
+        MeshagentSignatureLayer::new(""),
+        MeshagentSignatureLayer::from_secrets(Vec::<String>::new()),
+    ] {
+        rejected_by(
+            layer,
+            signed(BODY),
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "webhook secret is not configured",
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn rotation_accepts_either_secret_and_says_which() {
+    let layer = MeshagentSignatureLayer::from_secrets(["whsec_next", SECRET]);
+    let (status, _, inner) = call(layer, signed(BODY)).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, verified, _) = inner.body.lock().unwrap().take().unwrap();
+    assert_eq!(verified.claims().secret_index(), 1);
+}
+
+#[tokio::test]
+async fn header_payload_replaces_the_unsigned_body() {
+    let request = Request::post("/webhook")
+        .header(MESHAGENT_WEBHOOK, BODY)
+        .header(
+            MESHAGENT_SIGNATURE,
+            Signer::new(SECRET).signature_header(BODY.as_bytes()),
+        )
+        .header(header::CONTENT_TYPE, "text/plain")
+        .body(Full::new(Bytes::from_static(b"{\"event\": \"injected\"}")))
+        .unwrap();
+    let (status, _, inner) = call(MeshagentSignatureLayer::new(SECRET), request).await;
+    assert_eq!(status, StatusCode::OK);
+    let (body, verified, content_type) = inner.body.lock().unwrap().take().unwrap();
+    assert_eq!(body, BODY.as_bytes());
+    assert_eq!(verified.source(), PayloadSource::Header);
+    assert_eq!(content_type.as_deref(), Some("application/json"));
+}
+
+#[tokio::test]
+async fn two_payload_headers_are_refused() {
+    let mut request = signed(BODY);
+    request
+        .headers_mut()
+        .append(MESHAGENT_WEBHOOK, BODY.parse().unwrap());
+    request
+        .headers_mut()
+        .append(MESHAGENT_WEBHOOK, BODY.parse().unwrap());
+    rejected(
+        request,
+        StatusCode::BAD_REQUEST,
+        "multiple Meshagent-Webhook headers",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn custom_rejection_response_replaces_the_default() {
+    let layer = MeshagentSignatureLayer::new(SECRET).with_rejection_response(|rejection| {
+        let mut response = Response::new(Full::new(Bytes::from(format!(
+            "{{\"error\":\"{}\"}}",
+            rejection.body_text()
+        ))));
+        *response.status_mut() = rejection.status();
+        response
+    });
+    let mut request = signed(BODY);
+    request.headers_mut().remove(MESHAGENT_SIGNATURE);
+    rejected_by(
+        layer,
+        request,
+        StatusCode::UNAUTHORIZED,
+        r#"{"error":"missing signature"}"#,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn default_rejection_is_in_the_response_extensions() {
+    let never = service_fn(
+        |_: Request<Full<Bytes>>| -> std::future::Ready<Result<Response<Full<Bytes>>, Infallible>> {
+            panic!("the inner service must not run")
+        },
+    );
+    let service = ServiceBuilder::new()
+        .layer(MeshagentSignatureLayer::new(SECRET))
+        .service(never);
+    let response = service
+        .oneshot(Request::new(Full::new(Bytes::new())))
+        .await
+        .unwrap();
+    let rejection = response.extensions().get::<SignatureRejection>().unwrap();
+    assert!(matches!(rejection, SignatureRejection::MissingSignature(_)));
+    assert_eq!(
+        response.headers()[header::CONTENT_TYPE],
+        "text/plain; charset=utf-8"
+    );
+}
+
+/// A streamed body (no length known in advance) of `chunks` chunks of `size` bytes that
+/// records whether it was ever polled.
+fn streamed(
+    chunks: usize,
+    size: usize,
+    polled: Arc<AtomicBool>,
+) -> StreamBody<impl futures_util::Stream<Item = Result<Frame<Bytes>, Infallible>>> {
+    let body = stream::iter((0..chunks).map(move |_| {
+        polled.store(true, Ordering::SeqCst);
+        Ok(Frame::data(Bytes::from(vec![b' '; size])))
+    }));
+    StreamBody::new(body)
+}
+
+#[tokio::test]
+async fn declared_length_over_the_limit_is_refused_before_reading() {
+    let polled = Arc::new(AtomicBool::new(false));
+    let request = Request::post("/webhook")
+        .header(header::CONTENT_LENGTH, "2048")
+        .header(
+            MESHAGENT_SIGNATURE,
+            Signer::new(SECRET).signature_header(b""),
+        )
+        .body(streamed(2, 1024, polled.clone()))
+        .unwrap();
+    let (status, body, inner) = call(
+        MeshagentSignatureLayer::new(SECRET).with_max_body_size(1024),
+        request,
+    )
+    .await;
+    assert_eq!(
+        (status, body.as_str()),
+        (StatusCode::PAYLOAD_TOO_LARGE, "payload too large")
+    );
+    assert!(!polled.load(Ordering::SeqCst), "the body was read");
+    assert_eq!(inner.calls.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn streamed_body_over_the_limit_is_cut_off() {
+    let polled = Arc::new(AtomicBool::new(false));
+    let request = Request::post("/webhook")
+        .header(
+            MESHAGENT_SIGNATURE,
+            Signer::new(SECRET).signature_header(b""),
+        )
+        .body(streamed(5, 300, polled.clone()))
+        .unwrap();
+    let (status, body, inner) = call(
+        MeshagentSignatureLayer::new(SECRET).with_max_body_size(1024),
+        request,
+    )
+    .await;
+    assert_eq!(
+        (status, body.as_str()),
+        (StatusCode::PAYLOAD_TOO_LARGE, "payload too large")
+    );
+    assert!(polled.load(Ordering::SeqCst));
+    assert_eq!(inner.calls.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn body_exactly_at_the_limit_is_accepted_and_joined_once() {
+    let payload = vec![b' '; 1024];
+    let request = Request::post("/webhook")
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(
+            MESHAGENT_SIGNATURE,
+            Signer::new(SECRET).signature_header(&payload),
+        )
+        .body(streamed(4, 256, Arc::new(AtomicBool::new(false))))
+        .unwrap();
+    let (status, _, inner) = call(
+        MeshagentSignatureLayer::new(SECRET).with_max_body_size(1024),
+        request,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (body, _, _) = inner.body.lock().unwrap().take().unwrap();
+    assert_eq!(body, payload);
+}
+
+#[tokio::test]
+async fn unsigned_request_is_refused_before_its_body_is_read() {
+    let polled = Arc::new(AtomicBool::new(false));
+    let request = Request::post("/webhook")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(streamed(1, 10, polled.clone()))
+        .unwrap();
+    let (status, body, _) = call(MeshagentSignatureLayer::new(SECRET), request).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (StatusCode::UNAUTHORIZED, "missing signature")
+    );
+    assert!(!polled.load(Ordering::SeqCst));
+}
+
+mod over_tcp {
+    use std::time::Duration;
+
+    use tokio::io::AsyncWriteExt;
+    use tokio::net::TcpStream;
+
+    use super::common::{TestServer, read_response, recording_app, send_raw};
+    use super::*;
+
+    #[tokio::test]
+    async fn oversized_content_length_is_answered_without_waiting_for_the_body() {
+        let (app, seen) = recording_app(MeshagentSignatureLayer::new(SECRET));
+        let server = TestServer::start(app).await;
+        let signature = Signer::new(SECRET).signature_header(b"x");
+        let mut stream = TcpStream::connect(server.addr).await.unwrap();
+        // Declare 100 MiB, send 10 bytes, keep the connection open: the answer must come
+        // anyway, so the server did not wait for (or read) the rest.
+        let head = format!(
+            "POST /webhook HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n\
+             Meshagent-Signature: {signature}\r\nContent-Length: 104857600\r\n\r\n0123456789"
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        let response =
+            tokio::time::timeout(Duration::from_secs(10), read_response(&mut stream)).await;
+        let response = response.expect("answered before the body was sent");
+        assert_eq!(response.status, 413);
+        assert_eq!(response.text(), "payload too large");
+        assert!(seen.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn chunked_body_over_the_limit_is_answered_413() {
+        let (app, seen) =
+            recording_app(MeshagentSignatureLayer::new(SECRET).with_max_body_size(64 * 1024));
+        let server = TestServer::start(app).await;
+        let signature = Signer::new(SECRET).signature_header(b"x");
+        let chunk = format!("{:x}\r\n{}\r\n", 16 * 1024, " ".repeat(16 * 1024));
+        let mut request = format!(
+            "POST /webhook HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Type: application/json\r\n\
+             Meshagent-Signature: {signature}\r\nTransfer-Encoding: chunked\r\n\r\n"
+        );
+        for _ in 0..5 {
+            request.push_str(&chunk);
+        }
+        request.push_str("0\r\n\r\n");
+        let response = super::common::exchange(server.addr, request.as_bytes()).await;
+        assert_eq!(response.status, 413);
+        assert!(seen.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn body_at_the_limit_over_tcp_is_accepted() {
+        let limit = 64 * 1024;
+        let (app, seen) =
+            recording_app(MeshagentSignatureLayer::new(SECRET).with_max_body_size(limit));
+        let server = TestServer::start(app).await;
+        let prefix = r#"{"event": "room.ended", "data": {"room_name": "r", "pad": ""#;
+        let suffix = r#""}}"#;
+        let pad = "p".repeat(limit - prefix.len() - suffix.len());
+        let body = format!("{prefix}{pad}{suffix}");
+        assert_eq!(body.len(), limit);
+        let headers = vec![
+            ("Content-Type".to_owned(), "application/json".to_owned()),
+            (
+                "Meshagent-Signature".to_owned(),
+                Signer::new(SECRET).signature_header(body.as_bytes()),
+            ),
+        ];
+        let response = send_raw(server.addr, "POST", "/webhook", &headers, body.as_bytes()).await;
+        assert_eq!(response.status, 200, "{}", response.text());
+        assert_eq!(seen.lock().unwrap().len(), 1);
+
+        let over = format!("{prefix}{pad}p{suffix}");
+        let headers = vec![
+            ("Content-Type".to_owned(), "application/json".to_owned()),
+            (
+                "Meshagent-Signature".to_owned(),
+                Signer::new(SECRET).signature_header(over.as_bytes()),
+            ),
+        ];
+        let response = send_raw(server.addr, "POST", "/webhook", &headers, over.as_bytes()).await;
+        assert_eq!(response.status, 413);
+        assert_eq!(seen.lock().unwrap().len(), 1);
+    }
+}
