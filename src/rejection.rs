@@ -42,21 +42,61 @@ macro_rules! define_rejection {
             }
 
             /// The HTTP status this rejection answers with.
+            ///
+            /// # Example
+            ///
+            /// ```
+            /// use meshagent_webhooks::{SignatureRejection, SignatureVerifier};
+            ///
+            /// let rejection = SignatureVerifier::new("k").verify(None, b"{}").unwrap_err();
+            /// let SignatureRejection::MissingSignature(missing) = rejection else { unreachable!() };
+            /// assert_eq!(missing.status(), http::StatusCode::UNAUTHORIZED);
+            /// ```
             pub fn status(&self) -> StatusCode {
                 StatusCode::$status
             }
 
             /// The fixed reason, without detail.
+            ///
+            /// # Example
+            ///
+            /// ```
+            /// use meshagent_webhooks::{SignatureRejection, SignatureVerifier};
+            ///
+            /// let rejection = SignatureVerifier::new("k").verify(None, b"{}").unwrap_err();
+            /// let SignatureRejection::MissingSignature(missing) = rejection else { unreachable!() };
+            /// assert_eq!(missing.message(), "missing signature");
+            /// ```
             pub fn message(&self) -> &'static str {
                 $message
             }
 
             /// What exactly failed, when known (never secret material or payload content).
+            ///
+            /// # Example
+            ///
+            /// ```
+            /// use meshagent_webhooks::{SignatureRejection, SignatureVerifier};
+            ///
+            /// let rejection = SignatureVerifier::new("k").verify(Some(b"Bearer a.b"), b"{}").unwrap_err();
+            /// let SignatureRejection::InvalidJwt(invalid) = rejection else { unreachable!() };
+            /// assert_eq!(invalid.detail(), Some("token does not have three segments"));
+            /// ```
             pub fn detail(&self) -> Option<&str> {
                 self.detail.as_deref()
             }
 
             /// The plain-text response body.
+            ///
+            /// # Example
+            ///
+            /// ```
+            /// use meshagent_webhooks::{SignatureRejection, SignatureVerifier};
+            ///
+            /// let rejection = SignatureVerifier::new("k").verify(None, b"{}").unwrap_err();
+            /// let SignatureRejection::MissingSignature(missing) = rejection else { unreachable!() };
+            /// assert_eq!(missing.body_text(), "missing signature");
+            /// ```
             pub fn body_text(&self) -> String {
                 match (&self.detail, $detail_in_body) {
                     (Some(detail), true) => format!("{}: {}", $message, detail),
@@ -242,27 +282,74 @@ macro_rules! composite_rejection {
     ($name:ident { $($variant:ident),+ $(,)? }) => {
         impl $name {
             /// The HTTP status of this rejection.
+            ///
+            /// # Example
+            ///
+            /// ```
+            /// use meshagent_webhooks::MeshagentEvent;
+            ///
+            /// let rejection = MeshagentEvent::from_json(b"[]").unwrap_err();
+            /// assert_eq!(rejection.status(), http::StatusCode::BAD_REQUEST);
+            /// ```
             pub fn status(&self) -> StatusCode {
                 match self { $(Self::$variant(inner) => inner.status(),)+ }
             }
 
             /// The fixed reason, without detail.
+            ///
+            /// # Example
+            ///
+            /// ```
+            /// use meshagent_webhooks::MeshagentEvent;
+            ///
+            /// let rejection = MeshagentEvent::from_json(b"[]").unwrap_err();
+            /// assert_eq!(rejection.message(), "invalid request body");
+            /// ```
             pub fn message(&self) -> &'static str {
                 match self { $(Self::$variant(inner) => inner.message(),)+ }
             }
 
             /// What exactly failed, when known.
+            ///
+            /// # Example
+            ///
+            /// ```
+            /// use meshagent_webhooks::MeshagentEvent;
+            ///
+            /// let rejection = MeshagentEvent::from_json(b"[]").unwrap_err();
+            /// assert_eq!(rejection.detail(), Some("payload is not a JSON object"));
+            /// ```
             pub fn detail(&self) -> Option<&str> {
                 match self { $(Self::$variant(inner) => inner.detail(),)+ }
             }
 
             /// The plain-text response body.
+            ///
+            /// # Example
+            ///
+            /// ```
+            /// use meshagent_webhooks::MeshagentEvent;
+            ///
+            /// let rejection = MeshagentEvent::from_json(b"[]").unwrap_err();
+            /// assert_eq!(rejection.body_text(), "invalid request body");
+            /// ```
             pub fn body_text(&self) -> String {
                 match self { $(Self::$variant(inner) => inner.body_text(),)+ }
             }
 
             /// The default response: the status and the plain-text body, with this rejection
             /// in the response extensions.
+            ///
+            /// # Example
+            ///
+            /// ```
+            /// use meshagent_webhooks::MeshagentEvent;
+            ///
+            /// let rejection = MeshagentEvent::from_json(b"[]").unwrap_err();
+            /// let response = rejection.to_response();
+            /// assert_eq!(response.status(), 400);
+            /// assert_eq!(response.headers()["content-type"], "text/plain; charset=utf-8");
+            /// ```
             pub fn to_response(&self) -> Response<Full<Bytes>> {
                 let mut response = Response::new(Full::new(Bytes::from(self.body_text())));
                 *response.status_mut() = self.status();

@@ -309,11 +309,28 @@ pub struct ParticipantToken(String);
 
 impl ParticipantToken {
     /// Wraps a token.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use meshagent_webhooks::ParticipantToken;
+    ///
+    /// assert_eq!(ParticipantToken::new("t").expose(), "t");
+    /// ```
     pub fn new(token: impl Into<String>) -> Self {
         Self(token.into())
     }
 
     /// The token itself, to connect to the room. Keep it out of logs.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use meshagent_webhooks::ParticipantToken;
+    ///
+    /// let token = ParticipantToken::new("t0k");
+    /// assert_eq!(token.expose(), "t0k");
+    /// ```
     pub fn expose(&self) -> &str {
         &self.0
     }

@@ -14,6 +14,15 @@ use crate::rejection::SignatureRejection;
 use crate::secret::{ConfigError, SECRET_ENV_VAR, WebhookSecret};
 
 /// Default body limit: 1 MiB, like MeshAgent's Python receiver.
+///
+/// # Example
+///
+/// ```
+/// use meshagent_webhooks::MeshagentSignatureLayer;
+/// use meshagent_webhooks::signature::DEFAULT_MAX_BODY_SIZE;
+///
+/// assert_eq!(MeshagentSignatureLayer::new("k").max_body_size(), DEFAULT_MAX_BODY_SIZE);
+/// ```
 pub const DEFAULT_MAX_BODY_SIZE: usize = 1024 * 1024;
 
 type RejectionResponse = Arc<dyn Fn(&SignatureRejection) -> Response<Full<Bytes>> + Send + Sync>;

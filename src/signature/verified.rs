@@ -59,16 +59,53 @@ impl VerifiedWebhook {
     }
 
     /// The verified payload bytes, exactly as signed.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use axum::Extension;
+    /// use meshagent_webhooks::{PayloadSource, VerifiedWebhook};
+    ///
+    /// async fn handler(Extension(webhook): Extension<VerifiedWebhook>) {
+    ///     let bytes: &bytes::Bytes = webhook.payload();
+    ///     # let _ = bytes;
+    /// }
+    /// # let _ = handler;
+    /// ```
     pub fn payload(&self) -> &Bytes {
         &self.payload
     }
 
     /// Where the payload came from.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use axum::Extension;
+    /// use meshagent_webhooks::{PayloadSource, VerifiedWebhook};
+    ///
+    /// async fn handler(Extension(webhook): Extension<VerifiedWebhook>) {
+    ///     assert!(matches!(webhook.source(), PayloadSource::Body | PayloadSource::Header));
+    /// }
+    /// # let _ = handler;
+    /// ```
     pub fn source(&self) -> PayloadSource {
         self.source
     }
 
     /// The verified token's claims.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use axum::Extension;
+    /// use meshagent_webhooks::{PayloadSource, VerifiedWebhook};
+    ///
+    /// async fn handler(Extension(webhook): Extension<VerifiedWebhook>) {
+    ///     println!("signed by secret #{}", webhook.claims().secret_index());
+    /// }
+    /// # let _ = handler;
+    /// ```
     pub fn claims(&self) -> &VerifiedClaims {
         &self.claims
     }

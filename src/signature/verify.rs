@@ -267,6 +267,21 @@ pub struct VerifiedClaims {
 
 impl VerifiedClaims {
     /// The `sha256` claim: lowercase hex SHA-256 of the payload.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use meshagent_webhooks::{SignatureVerifier, Signer};
+    ///
+    /// let signer = Signer::new("k");
+    /// let claims = serde_json::json!({
+    ///     "sha256": "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",
+    ///     "exp": 253402300799u64, "nbf": 1, "iat": 2, "iss": "meshagent", "sub": "s", "jti": "j",
+    /// });
+    /// let header = signer.signature_header_for_claims(&claims);
+    /// let claims = SignatureVerifier::new("k").verify(Some(header.as_bytes()), b"{}").unwrap();
+    /// assert_eq!(claims.sha256().len(), 64);
+    /// ```
     pub fn sha256(&self) -> &str {
         std::str::from_utf8(&self.sha256).unwrap_or_else(|_| unreachable!("hex is ASCII"))
     }
@@ -275,36 +290,141 @@ impl VerifiedClaims {
     /// [`SignatureVerifier::from_secrets`] or
     /// [`MeshagentSignatureLayer::from_secrets`](crate::MeshagentSignatureLayer::from_secrets)
     /// (0 with a single secret).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use meshagent_webhooks::{SignatureVerifier, Signer};
+    ///
+    /// let signer = Signer::new("k");
+    /// let claims = serde_json::json!({
+    ///     "sha256": "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",
+    ///     "exp": 253402300799u64, "nbf": 1, "iat": 2, "iss": "meshagent", "sub": "s", "jti": "j",
+    /// });
+    /// let header = signer.signature_header_for_claims(&claims);
+    /// let claims = SignatureVerifier::new("k").verify(Some(header.as_bytes()), b"{}").unwrap();
+    /// assert_eq!(claims.secret_index(), 0);
+    /// ```
     pub fn secret_index(&self) -> usize {
         self.secret_index
     }
 
     /// The `exp` claim, in seconds since 1970, when present.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use meshagent_webhooks::{SignatureVerifier, Signer};
+    ///
+    /// let signer = Signer::new("k");
+    /// let claims = serde_json::json!({
+    ///     "sha256": "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",
+    ///     "exp": 253402300799u64, "nbf": 1, "iat": 2, "iss": "meshagent", "sub": "s", "jti": "j",
+    /// });
+    /// let header = signer.signature_header_for_claims(&claims);
+    /// let claims = SignatureVerifier::new("k").verify(Some(header.as_bytes()), b"{}").unwrap();
+    /// assert_eq!(claims.expires_at(), Some(253402300799));
+    /// ```
     pub fn expires_at(&self) -> Option<u64> {
         self.claims.expires_at
     }
 
     /// The `nbf` claim, in seconds since 1970, when present.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use meshagent_webhooks::{SignatureVerifier, Signer};
+    ///
+    /// let signer = Signer::new("k");
+    /// let claims = serde_json::json!({
+    ///     "sha256": "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",
+    ///     "exp": 253402300799u64, "nbf": 1, "iat": 2, "iss": "meshagent", "sub": "s", "jti": "j",
+    /// });
+    /// let header = signer.signature_header_for_claims(&claims);
+    /// let claims = SignatureVerifier::new("k").verify(Some(header.as_bytes()), b"{}").unwrap();
+    /// assert_eq!(claims.not_before(), Some(1));
+    /// ```
     pub fn not_before(&self) -> Option<u64> {
         self.claims.not_before
     }
 
     /// The `iat` claim, in seconds since 1970, when present.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use meshagent_webhooks::{SignatureVerifier, Signer};
+    ///
+    /// let signer = Signer::new("k");
+    /// let claims = serde_json::json!({
+    ///     "sha256": "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",
+    ///     "exp": 253402300799u64, "nbf": 1, "iat": 2, "iss": "meshagent", "sub": "s", "jti": "j",
+    /// });
+    /// let header = signer.signature_header_for_claims(&claims);
+    /// let claims = SignatureVerifier::new("k").verify(Some(header.as_bytes()), b"{}").unwrap();
+    /// assert_eq!(claims.issued_at(), Some(2));
+    /// ```
     pub fn issued_at(&self) -> Option<u64> {
         self.claims.issued_at
     }
 
     /// The `iss` claim, when present.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use meshagent_webhooks::{SignatureVerifier, Signer};
+    ///
+    /// let signer = Signer::new("k");
+    /// let claims = serde_json::json!({
+    ///     "sha256": "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",
+    ///     "exp": 253402300799u64, "nbf": 1, "iat": 2, "iss": "meshagent", "sub": "s", "jti": "j",
+    /// });
+    /// let header = signer.signature_header_for_claims(&claims);
+    /// let claims = SignatureVerifier::new("k").verify(Some(header.as_bytes()), b"{}").unwrap();
+    /// assert_eq!(claims.issuer(), Some("meshagent"));
+    /// ```
     pub fn issuer(&self) -> Option<&str> {
         self.claims.issuer.as_deref()
     }
 
     /// The `sub` claim, when present.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use meshagent_webhooks::{SignatureVerifier, Signer};
+    ///
+    /// let signer = Signer::new("k");
+    /// let claims = serde_json::json!({
+    ///     "sha256": "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",
+    ///     "exp": 253402300799u64, "nbf": 1, "iat": 2, "iss": "meshagent", "sub": "s", "jti": "j",
+    /// });
+    /// let header = signer.signature_header_for_claims(&claims);
+    /// let claims = SignatureVerifier::new("k").verify(Some(header.as_bytes()), b"{}").unwrap();
+    /// assert_eq!(claims.subject(), Some("s"));
+    /// ```
     pub fn subject(&self) -> Option<&str> {
         self.claims.subject.as_deref()
     }
 
     /// The `jti` claim, when present.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use meshagent_webhooks::{SignatureVerifier, Signer};
+    ///
+    /// let signer = Signer::new("k");
+    /// let claims = serde_json::json!({
+    ///     "sha256": "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",
+    ///     "exp": 253402300799u64, "nbf": 1, "iat": 2, "iss": "meshagent", "sub": "s", "jti": "j",
+    /// });
+    /// let header = signer.signature_header_for_claims(&claims);
+    /// let claims = SignatureVerifier::new("k").verify(Some(header.as_bytes()), b"{}").unwrap();
+    /// assert_eq!(claims.token_id(), Some("j"));
+    /// ```
     pub fn token_id(&self) -> Option<&str> {
         self.claims.token_id.as_deref()
     }
