@@ -7,6 +7,9 @@ pub mod event;
 mod python_json;
 pub mod rejection;
 mod secret;
+#[cfg(feature = "server")]
+#[cfg_attr(docsrs, doc(cfg(feature = "server")))]
+pub mod server;
 pub mod signature;
 mod signer;
 
@@ -16,8 +19,14 @@ pub use event::{
     MeshagentEvent, ParticipantToken, RoomCall, RoomEnded, RoomStarted, StorageFileDeleted,
     StorageFileMoved, StorageFileUpdated, UnknownEvent,
 };
-pub use rejection::{EventRejection, SignatureRejection};
+pub use rejection::{
+    BodyReadFailed, DigestMismatch, DuplicatePayloadHeader, EventRejection, InvalidEvent,
+    InvalidJwt, InvalidRequestBody, MissingSignature, MissingSignatureLayer, PayloadTooLarge,
+    SecretNotConfigured, SignatureRejection, UnsupportedContentType,
+};
 pub use secret::{ConfigError, SECRET_ENV_VAR, WebhookSecret};
+#[cfg(feature = "server")]
+pub use server::{HandlerError, ServerError, WebhookHandler, WebhookServer};
 pub use signature::{
     MeshagentSignature, MeshagentSignatureLayer, PayloadSource, SignatureVerifier, VerifiedClaims,
     VerifiedWebhook,

@@ -362,10 +362,12 @@ macro_rules! composite_rejection {
             }
 
             /// Logs the rejection (reason and detail only) under target
-            /// `meshagent_webhooks::rejection`.
+            /// `meshagent_webhooks::rejection`: WARN for a server-side cause (5xx), DEBUG for
+            /// a refused request.
+            #[cfg_attr(not(feature = "axum"), allow(dead_code))]
             pub(crate) fn trace(&self) {
                 if self.status().is_server_error() {
-                    tracing::error!(
+                    tracing::warn!(
                         target: "meshagent_webhooks::rejection",
                         status = self.status().as_u16(),
                         reason = %self,

@@ -233,6 +233,21 @@ impl MeshagentSignatureLayer {
         self
     }
 
+    /// Whether a usable secret is configured. When false, every request is answered 500
+    /// `webhook secret is not configured`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use meshagent_webhooks::MeshagentSignatureLayer;
+    ///
+    /// assert!(MeshagentSignatureLayer::new("whsec_example").is_configured());
+    /// assert!(!MeshagentSignatureLayer::new("").is_configured());
+    /// ```
+    pub fn is_configured(&self) -> bool {
+        self.config.verifier.is_configured()
+    }
+
     /// The configured body limit, in bytes.
     ///
     /// # Example

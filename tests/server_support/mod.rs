@@ -1,0 +1,240 @@
+//! Helpers for `tests/server.rs`: a server on 127.0.0.1:0, a raw HTTP/1.1 client, the shared
+//! vectors, and recording handlers.
+
+#![allow(unreachable_pub)]
+
+pub mod handlers;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::Request;
+use http_body_util::{BodyExt, Full};
+use meshagent_webhooks::{ServerError, Signer, WebhookHandler, WebhookServer};
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub const SECRET: &str = "whsec_server_tests_4e1d9a";
+pub const OK_BODY: &str = r#"{"ok": true}"#;
+
+// ---------------------------------------------------------------------------------------------
+// A server on 127.0.0.1:0, stopped through a channel.
+
+pub struct TestServer {
+    pub address: SocketAddr,
+    pub stop: Option<oneshot::Sender<()>>,
+    pub task: JoinHandle<Result<(), ServerError>>,
+}
+
+impl TestServer {
+    pub async fn start<H: WebhookHandler>(server: WebhookServer<H>) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(server.serve_with_shutdown(listener, async move {
+            let _ = stopped.await;
+        }));
+        Self {
+            address,
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    /// Sends the shutdown signal without waiting.
+    pub fn signal(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+
+    /// Stops the server and returns what `serve_with_shutdown` returned.
+    pub async fn stop(mut self) -> Result<(), ServerError> {
+        self.signal();
+        tokio::time::timeout(Duration::from_secs(15), &mut self.task)
+            .await
+            .expect("the server stops")
+            .expect("the server task does not panic")
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A raw HTTP/1.1 client: requests go out exactly as given (vectors carry odd headers).
+
+#[derive(Debug)]
+pub struct RawResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl RawResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+}
+
+/// Writes `method path` with `headers` (plus Host, Content-Length when there is a body, and
+/// `Connection: close` unless a Connection header is given), then reads the response head.
+pub async fn send_raw(
+    address: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> (RawResponse, TcpStream) {
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {address}\r\n").into_bytes();
+    for (name, value) in headers {
+        request.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
+    }
+    if !body.is_empty() {
+        request.extend_from_slice(format!("Content-Length: {}\r\n", body.len()).as_bytes());
+    }
+    if !headers
+        .iter()
+        .any(|(name, _)| name.eq_ignore_ascii_case("connection"))
+    {
+        request.extend_from_slice(b"Connection: close\r\n");
+    }
+    request.extend_from_slice(b"\r\n");
+    request.extend_from_slice(body);
+
+    let mut stream = TcpStream::connect(address).await.unwrap();
+    stream.write_all(&request).await.unwrap();
+
+    // Byte by byte up to the blank line, so nothing after the head (websocket frames) is lost.
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let byte = stream.read_u8().await.expect("a complete response head");
+        head.push(byte);
+    }
+    let head = String::from_utf8(head).unwrap();
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers = lines
+        .filter(|line| !line.is_empty())
+        .map(|line| {
+            let (name, value) = line.split_once(':').unwrap();
+            (name.to_owned(), value.trim().to_owned())
+        })
+        .collect();
+    let response = RawResponse {
+        status,
+        headers,
+        body: String::new(),
+    };
+    (response, stream)
+}
+
+/// [`send_raw`], then the body (by Content-Length).
+pub async fn exchange(
+    address: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> RawResponse {
+    let (mut response, mut stream) = send_raw(address, method, path, headers, body).await;
+    let length: usize = response
+        .header("content-length")
+        .map_or(0, |length| length.parse().unwrap());
+    let mut bytes = vec![0; length];
+    stream.read_exact(&mut bytes).await.unwrap();
+    response.body = String::from_utf8(bytes).unwrap();
+    response
+}
+
+/// Sends an `http::Request` (for example one built by `Signer`).
+pub async fn send(address: SocketAddr, request: Request<Full<Bytes>>) -> RawResponse {
+    let (parts, body) = request.into_parts();
+    let body = body.collect().await.unwrap().to_bytes();
+    let headers: Vec<(String, String)> = parts
+        .headers
+        .iter()
+        .filter(|(name, _)| *name != http::header::CONTENT_LENGTH)
+        .map(|(name, value)| (name.to_string(), value.to_str().unwrap().to_owned()))
+        .collect();
+    exchange(
+        address,
+        parts.method.as_str(),
+        &parts.uri.to_string(),
+        &headers,
+        &body,
+    )
+    .await
+}
+
+pub fn pairs(headers: &[(&str, &str)]) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+        .collect()
+}
+
+/// The websocket handshake headers plus a header payload signed by `signer`.
+pub fn websocket_headers(signer: &Signer, payload: &str) -> Vec<(String, String)> {
+    pairs(&[
+        ("Meshagent-Webhook", payload),
+        (
+            "Meshagent-Signature",
+            &signer.signature_header(payload.as_bytes()),
+        ),
+        ("Connection", "Upgrade"),
+        ("Upgrade", "websocket"),
+        ("Sec-WebSocket-Version", "13"),
+        ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+    ])
+}
+
+// ---------------------------------------------------------------------------------------------
+// The shared vectors, through the whole stack.
+
+pub fn vectors() -> Vec<Value> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let shared = root.join("../shared/vectors/vectors.json");
+    let path = if shared.exists() {
+        shared
+    } else {
+        root.join("tests/data/vectors.json")
+    };
+    let text = std::fs::read_to_string(&path).unwrap();
+    let file: Value = serde_json::from_str(&text).unwrap();
+    file["vectors"].as_array().unwrap().clone()
+}
+
+pub fn vector_headers(vector: &Value) -> Vec<(String, String)> {
+    vector["headers"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(name, value)| (name.clone(), value.as_str().unwrap().to_owned()))
+        .collect()
+}
+
+/// The handler method a verified event goes to.
+pub fn method_for(event: &str) -> &'static str {
+    match event {
+        "room.started" => "on_room_started",
+        "room.ended" => "on_room_ended",
+        "room.call" => "on_call",
+        "storage.file.updated" => "on_storage_file_updated",
+        "storage.file.deleted" => "on_storage_file_deleted",
+        "storage.file.moved" => "on_storage_file_moved",
+        _ => "on_unknown",
+    }
+}
