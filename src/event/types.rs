@@ -13,6 +13,9 @@ use serde_json::{Map, Value};
 /// when the payload is not a JSON object, and 422 when the event is malformed
 /// ([`EventRejection`](crate::EventRejection)).
 ///
+/// `Debug` shows the event and its field names, never their values or the raw `data`: payloads
+/// can carry personal data and tokens, and `Debug` output ends up in logs.
+///
 /// # Example
 ///
 /// ```
@@ -96,13 +99,16 @@ impl MeshagentEvent {
     }
 }
 
-/// Writes `Debug` for an event struct: the typed fields, never the raw `data`.
+/// Writes `Debug` for an event struct: the names of its typed fields, never their values nor
+/// the raw `data`, so that logging an event never logs payload content.
 macro_rules! debug_fields {
     ($name:ident { $($field:ident),+ }) => {
         impl fmt::Debug for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                // Names the fields, so a renamed field is a compile error here.
+                let _ = ($(&self.$field,)+);
                 f.debug_struct(stringify!($name))
-                    $(.field(stringify!($field), &self.$field))+
+                    $(.field(stringify!($field), &format_args!("<redacted>")))+
                     .finish_non_exhaustive()
             }
         }

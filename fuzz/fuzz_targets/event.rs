@@ -1,0 +1,29 @@
+//! Fuzzes event parsing: `MeshagentEvent::from_json` on arbitrary bytes.
+//!
+//! Oracles: nothing panics; an accepted payload is a JSON object whose `event` is the parsed
+//! name; `Debug`/`Display` of events and rejections never panic.
+
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use meshagent_webhooks::MeshagentEvent;
+use serde_json::Value;
+
+fuzz_target!(|data: &[u8]| {
+    match MeshagentEvent::from_json(data) {
+        Ok(event) => {
+            let value: Value = serde_json::from_slice(data).expect("accepted payloads are JSON");
+            let object = value.as_object().expect("accepted payloads are objects");
+            assert_eq!(
+                object.get("event").and_then(Value::as_str),
+                Some(event.name())
+            );
+            let _ = format!("{event:?}");
+            let _ = event.data();
+        }
+        Err(rejection) => {
+            assert!(rejection.status().is_client_error());
+            let _ = format!("{rejection} {rejection:?} {}", rejection.body_text());
+        }
+    }
+});

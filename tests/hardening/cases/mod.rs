@@ -1,0 +1,38 @@
+//! The hostile requests, as raw bytes, each with the exact answer it must get from a server
+//! built from `MeshagentSignatureLayer` + `MeshagentEvent` (`common::recording_app`).
+
+mod bodies;
+mod headers;
+mod jwt;
+
+pub use bodies::body_cases;
+pub use headers::header_cases;
+pub use jwt::jwt_cases;
+
+pub const INVALID_JWT: &str = "invalid jwt";
+pub const MISMATCH: &str = "signature does not match payload";
+pub const MISSING: &str = "missing signature";
+pub const INVALID_BODY: &str = "invalid request body";
+
+/// One hostile request and the answer it must get.
+#[derive(Debug, Clone)]
+pub struct Case {
+    pub name: String,
+    /// The request bytes, sent as is on a fresh connection (with `Connection: close`).
+    pub request: Vec<u8>,
+    pub status: u16,
+    /// The exact response body, when the crate answers (`None`: hyper answers on its own).
+    pub body: Option<&'static str>,
+    /// For accepted cases: the `data.id` the handler must have seen.
+    pub seen_id: Option<String>,
+}
+
+fn case(name: &str, request: Vec<u8>, status: u16, body: Option<&'static str>) -> Case {
+    Case {
+        name: name.to_owned(),
+        request,
+        status,
+        body,
+        seen_id: None,
+    }
+}
