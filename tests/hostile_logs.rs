@@ -9,10 +9,7 @@
 mod common;
 mod hardening;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
-use common::{TestServer, exchange, recording_app};
+use common::{Capture, TestServer, exchange, recording_app};
 use hardening::cases::{body_cases, header_cases, jwt_cases};
 use hardening::{
     ATTACKER_KEY, PARTICIPANT_TOKEN, PAYLOAD_MARKER, SECRET, raw_request, run_case, sha256_hex,
@@ -22,20 +19,6 @@ use meshagent_webhooks::{
 };
 use serde_json::json;
 use tokio::io::AsyncWriteExt;
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 /// The secret material and payload content of one raw request: every signature token, every
 /// `Meshagent-Webhook` value, the body and its digest.
@@ -72,13 +55,7 @@ fn needles_of(request: &[u8]) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_trace_line_contains_secrets_tokens_or_payloads_across_the_hostile_cases() {
-    let capture = Capture::default();
-    let writer = capture.clone();
-    tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .init();
+    let capture = Capture::install_trace();
 
     let (app, seen) = recording_app(MeshagentSignatureLayer::new(SECRET));
     let server = TestServer::start(app).await;
@@ -153,7 +130,7 @@ async fn no_trace_line_contains_secrets_tokens_or_payloads_across_the_hostile_ca
         }
     }
 
-    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    let logs = capture.text();
     println!(
         "{} cases, {} log lines, {} forbidden strings",
         cases.len(),

@@ -259,16 +259,20 @@ fn streamed(
     StreamBody::new(body)
 }
 
-#[tokio::test]
-async fn declared_length_over_the_limit_is_refused_before_reading() {
+/// A body of `chunks` × `size` bytes (declared as `content_length` when given) against a
+/// 1 KiB limit: 413 and the inner service never called. Returns whether the body was polled.
+async fn streamed_over_the_limit(content_length: Option<&str>, chunks: usize, size: usize) -> bool {
     let polled = Arc::new(AtomicBool::new(false));
-    let request = Request::post("/webhook")
-        .header(header::CONTENT_LENGTH, "2048")
+    let mut request = Request::post("/webhook");
+    if let Some(length) = content_length {
+        request = request.header(header::CONTENT_LENGTH, length);
+    }
+    let request = request
         .header(
             MESHAGENT_SIGNATURE,
             Signer::new(SECRET).signature_header(b""),
         )
-        .body(streamed(2, 1024, polled.clone()))
+        .body(streamed(chunks, size, polled.clone()))
         .unwrap();
     let (status, body, inner) = call(
         MeshagentSignatureLayer::new(SECRET).with_max_body_size(1024),
@@ -279,31 +283,19 @@ async fn declared_length_over_the_limit_is_refused_before_reading() {
         (status, body.as_str()),
         (StatusCode::PAYLOAD_TOO_LARGE, "payload too large")
     );
-    assert!(!polled.load(Ordering::SeqCst), "the body was read");
     assert_eq!(inner.calls.load(Ordering::SeqCst), 0);
+    polled.load(Ordering::SeqCst)
+}
+
+#[tokio::test]
+async fn declared_length_over_the_limit_is_refused_before_reading() {
+    let polled = streamed_over_the_limit(Some("2048"), 2, 1024).await;
+    assert!(!polled, "the body was read");
 }
 
 #[tokio::test]
 async fn streamed_body_over_the_limit_is_cut_off() {
-    let polled = Arc::new(AtomicBool::new(false));
-    let request = Request::post("/webhook")
-        .header(
-            MESHAGENT_SIGNATURE,
-            Signer::new(SECRET).signature_header(b""),
-        )
-        .body(streamed(5, 300, polled.clone()))
-        .unwrap();
-    let (status, body, inner) = call(
-        MeshagentSignatureLayer::new(SECRET).with_max_body_size(1024),
-        request,
-    )
-    .await;
-    assert_eq!(
-        (status, body.as_str()),
-        (StatusCode::PAYLOAD_TOO_LARGE, "payload too large")
-    );
-    assert!(polled.load(Ordering::SeqCst));
-    assert_eq!(inner.calls.load(Ordering::SeqCst), 0);
+    assert!(streamed_over_the_limit(None, 5, 300).await);
 }
 
 #[tokio::test]
@@ -348,7 +340,9 @@ mod over_tcp {
     use tokio::io::AsyncWriteExt;
     use tokio::net::TcpStream;
 
-    use super::common::{TestServer, read_response, recording_app, send_raw};
+    use super::common::{
+        TestServer, exchange, read_response, recording_app, send_raw, signed_json_headers,
+    };
     use super::*;
 
     #[tokio::test]
@@ -387,7 +381,7 @@ mod over_tcp {
             request.push_str(&chunk);
         }
         request.push_str("0\r\n\r\n");
-        let response = super::common::exchange(server.addr, request.as_bytes()).await;
+        let response = exchange(server.addr, request.as_bytes()).await;
         assert_eq!(response.status, 413);
         assert!(seen.lock().unwrap().is_empty());
     }
@@ -403,25 +397,13 @@ mod over_tcp {
         let pad = "p".repeat(limit - prefix.len() - suffix.len());
         let body = format!("{prefix}{pad}{suffix}");
         assert_eq!(body.len(), limit);
-        let headers = vec![
-            ("Content-Type".to_owned(), "application/json".to_owned()),
-            (
-                "Meshagent-Signature".to_owned(),
-                Signer::new(SECRET).signature_header(body.as_bytes()),
-            ),
-        ];
+        let headers = signed_json_headers(SECRET, body.as_bytes());
         let response = send_raw(server.addr, "POST", "/webhook", &headers, body.as_bytes()).await;
         assert_eq!(response.status, 200, "{}", response.text());
         assert_eq!(seen.lock().unwrap().len(), 1);
 
         let over = format!("{prefix}{pad}p{suffix}");
-        let headers = vec![
-            ("Content-Type".to_owned(), "application/json".to_owned()),
-            (
-                "Meshagent-Signature".to_owned(),
-                Signer::new(SECRET).signature_header(over.as_bytes()),
-            ),
-        ];
+        let headers = signed_json_headers(SECRET, over.as_bytes());
         let response = send_raw(server.addr, "POST", "/webhook", &headers, over.as_bytes()).await;
         assert_eq!(response.status, 413);
         assert_eq!(seen.lock().unwrap().len(), 1);

@@ -6,36 +6,13 @@
 
 mod common;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
-use common::{TestServer, recording_app, send_raw, vectors};
+use common::{Capture, TestServer, recording_app, send_raw, vectors};
 use meshagent_webhooks::{MeshagentSignatureLayer, Signer};
 use serde_json::json;
 
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn no_log_line_contains_secrets_tokens_or_payloads() {
-    let capture = Capture::default();
-    let writer = capture.clone();
-    tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .init();
+    let capture = Capture::install_trace();
 
     let mut forbidden: Vec<String> = Vec::new();
     for vector in vectors() {
@@ -109,7 +86,7 @@ async fn no_log_line_contains_secrets_tokens_or_payloads() {
         .map(str::to_owned),
     );
 
-    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    let logs = capture.text();
     assert!(
         logs.contains("rejected webhook request"),
         "the capture saw the crate's rejection events"

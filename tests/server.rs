@@ -3,6 +3,7 @@
 
 #![cfg(feature = "server")]
 
+mod common;
 mod server_support;
 
 use std::sync::Arc;
@@ -13,15 +14,15 @@ use meshagent_webhooks::{
     ConfigError, MeshagentSignatureLayer, ServerError, Signer, WebhookServer,
 };
 use serde_json::json;
-use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::Role;
 
+use common::{read_body, vectors_json};
 use server_support::handlers::{Faulty, Recorder, Slow, signed};
 use server_support::{
     OK_BODY, SECRET, TestServer, exchange, method_for, pairs, send, send_raw, vector_headers,
-    vectors, websocket_headers,
+    websocket_headers,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -34,7 +35,7 @@ async fn health_check_answers_ok_json() {
     let response = exchange(server.address, "GET", "/", &[], b"").await;
     assert_eq!(response.status, 200);
     assert_eq!(response.header("content-type"), Some("application/json"));
-    assert_eq!(response.body, OK_BODY);
+    assert_eq!(response.utf8(), OK_BODY);
 
     server.stop().await.unwrap();
 }
@@ -50,7 +51,7 @@ async fn other_methods_and_paths_are_refused_before_verification() {
     assert_eq!(trailing_slash.status, 404);
     let unsigned = exchange(server.address, "POST", "/webhook", &[], b"{}").await;
     assert_eq!(unsigned.status, 401);
-    assert_eq!(unsigned.body, "missing signature");
+    assert_eq!(unsigned.utf8(), "missing signature");
     assert!(recorder.calls().is_empty());
 
     server.stop().await.unwrap();
@@ -87,9 +88,9 @@ async fn every_event_type_reaches_its_handler_method() {
 
     for (event, data) in &deliveries {
         let response = send(server.address, signer.request("/webhook", event, data)).await;
-        assert_eq!(response.status, 200, "{event}: {}", response.body);
+        assert_eq!(response.status, 200, "{event}: {}", response.utf8());
         assert_eq!(response.header("content-type"), Some("application/json"));
-        assert_eq!(response.body, OK_BODY);
+        assert_eq!(response.utf8(), OK_BODY);
     }
 
     assert_eq!(
@@ -119,7 +120,7 @@ async fn unknown_events_reach_the_catch_all() {
     )
     .await;
     assert_eq!(response.status, 200);
-    assert_eq!(response.body, OK_BODY);
+    assert_eq!(response.utf8(), OK_BODY);
     assert_eq!(
         recorder.calls(),
         [(
@@ -147,7 +148,7 @@ async fn header_payload_without_upgrade_is_a_normal_delivery_on_a_custom_path() 
 
     let response = exchange(server.address, "GET", "/hooks/meshagent?x=1", &headers, b"").await;
     assert_eq!(response.status, 200);
-    assert_eq!(response.body, OK_BODY);
+    assert_eq!(response.utf8(), OK_BODY);
     let old_path = exchange(server.address, "GET", "/webhook", &headers, b"").await;
     assert_eq!(old_path.status, 404);
     assert_eq!(
@@ -161,7 +162,7 @@ async fn header_payload_without_upgrade_is_a_normal_delivery_on_a_custom_path() 
 #[tokio::test]
 async fn every_http_vector_gets_its_crate_answer() {
     let mut checked = 0;
-    for vector in vectors() {
+    for vector in vectors_json() {
         let name = vector["name"].as_str().unwrap();
         if name.starts_with("websocket_") {
             continue;
@@ -196,14 +197,14 @@ async fn every_http_vector_gets_its_crate_answer() {
             u64::from(response.status),
             expected["status"],
             "{name}: {}",
-            response.body
+            response.utf8()
         );
         if let Some(reason) = expected["reason"].as_str() {
-            assert_eq!(response.body, reason, "{name}");
+            assert_eq!(response.utf8(), reason, "{name}");
         }
         let calls = recorder.calls();
         if response.status == 200 {
-            assert_eq!(response.body, OK_BODY, "{name}");
+            assert_eq!(response.utf8(), OK_BODY, "{name}");
             let event = vector["event"].as_str().unwrap();
             assert_eq!(calls.len(), 1, "{name}");
             assert_eq!(calls[0].0, method_for(event), "{name}");
@@ -222,7 +223,7 @@ async fn every_http_vector_gets_its_crate_answer() {
 #[tokio::test]
 async fn every_websocket_vector_gets_its_crate_status() {
     let mut checked = 0;
-    for vector in vectors() {
+    for vector in vectors_json() {
         let name = vector["name"].as_str().unwrap();
         if !name.starts_with("websocket_") {
             continue;
@@ -258,12 +259,10 @@ async fn every_websocket_vector_gets_its_crate_status() {
             let room = vector["data"]["room_name"].as_str().unwrap().to_owned();
             assert_eq!(recorder.calls(), [("on_call_websocket", room)], "{name}");
         } else {
-            let length: usize = response.header("content-length").unwrap().parse().unwrap();
-            let mut body = vec![0; length];
-            stream.read_exact(&mut body).await.unwrap();
-            response.body = String::from_utf8(body).unwrap();
+            assert!(response.header("content-length").is_some(), "{name}");
+            read_body(&mut stream, &mut response).await;
             if let Some(reason) = expected["reason"].as_str() {
-                assert_eq!(response.body, reason, "{name}");
+                assert_eq!(response.utf8(), reason, "{name}");
             }
             assert!(recorder.calls().is_empty(), "{name}: the handler ran");
         }
@@ -328,7 +327,7 @@ async fn websocket_deliveries_follow_the_policy() {
     .await;
     assert_eq!(response.status, 422);
     assert_eq!(
-        response.body,
+        response.utf8(),
         "invalid event: room.call: `token` is missing or not a string"
     );
 
@@ -344,7 +343,7 @@ async fn websocket_deliveries_follow_the_policy() {
     .await;
     assert_eq!(response.status, 400);
     assert_eq!(
-        response.body,
+        response.utf8(),
         "only room.call can be delivered over a websocket"
     );
 
@@ -355,41 +354,36 @@ async fn websocket_deliveries_follow_the_policy() {
 // ---------------------------------------------------------------------------------------------
 // Failures in handlers.
 
-#[tokio::test]
-async fn a_handler_error_gives_500_and_the_server_keeps_serving() {
+/// `Faulty` fails (or panics) on `room.ended` for room `fault`: the answer is 500 with the
+/// fixed body, and the next event (`after`) still gets 200 and is the only one handled.
+async fn assert_handler_fault_gives_500(fault: &str, after: &str) -> TestServer {
     let faulty = Arc::new(Faulty::default());
     let server = TestServer::start(signed(faulty.clone())).await;
     let signer = Signer::new(SECRET);
     let ended = |room: &str| signer.request("/webhook", "room.ended", &json!({"room_name": room}));
 
-    let failed = send(server.address, ended("fail")).await;
+    let failed = send(server.address, ended(fault)).await;
     assert_eq!(failed.status, 500);
-    assert_eq!(failed.body, "webhook handler failed");
-    let next = send(server.address, ended("after-error")).await;
+    assert_eq!(failed.utf8(), "webhook handler failed");
+    let next = send(server.address, ended(after)).await;
     assert_eq!(next.status, 200);
-    assert_eq!(*faulty.handled.lock().unwrap(), ["after-error"]);
+    assert_eq!(*faulty.handled.lock().unwrap(), [after]);
+    server
+}
 
+#[tokio::test]
+async fn a_handler_error_gives_500_and_the_server_keeps_serving() {
+    let server = assert_handler_fault_gives_500("fail", "after-error").await;
     server.stop().await.unwrap();
 }
 
 #[tokio::test]
 async fn a_handler_panic_gives_500_and_the_server_keeps_serving() {
-    let faulty = Arc::new(Faulty::default());
-    let server = TestServer::start(signed(faulty.clone())).await;
-    let signer = Signer::new(SECRET);
-    let ended = |room: &str| signer.request("/webhook", "room.ended", &json!({"room_name": room}));
-
-    let panicked = send(server.address, ended("panic")).await;
-    assert_eq!(panicked.status, 500);
-    assert_eq!(panicked.body, "webhook handler failed");
-    let next = send(server.address, ended("after-panic")).await;
-    assert_eq!(next.status, 200);
+    let server = assert_handler_fault_gives_500("panic", "after-panic").await;
     assert_eq!(
         exchange(server.address, "GET", "/", &[], b"").await.status,
         200
     );
-    assert_eq!(*faulty.handled.lock().unwrap(), ["after-panic"]);
-
     server.stop().await.unwrap();
 }
 
@@ -425,7 +419,7 @@ async fn graceful_shutdown_lets_an_in_flight_request_finish() {
     slow.release.notify_one();
     let response = in_flight.await.unwrap();
     assert_eq!(response.status, 200);
-    assert_eq!(response.body, OK_BODY);
+    assert_eq!(response.utf8(), OK_BODY);
     assert!(*slow.finished.lock().unwrap());
     server.stop().await.unwrap();
 }
@@ -509,7 +503,7 @@ async fn a_signature_layer_with_two_secrets_accepts_both() {
     )
     .await;
     assert_eq!(other.status, 401);
-    assert_eq!(other.body, "invalid jwt");
+    assert_eq!(other.utf8(), "invalid jwt");
     assert_eq!(recorder.calls().len(), 2);
 
     server.stop().await.unwrap();

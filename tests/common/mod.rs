@@ -1,22 +1,29 @@
 //! Shared helpers: the SDK vectors, a recording axum app, a real server on 127.0.0.1:0 that
-//! stops when dropped, and a raw HTTP/1.1 client that sends bytes exactly as given.
+//! stops when dropped, a raw HTTP/1.1 client that sends bytes exactly as given, and a tracing
+//! capture.
 
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, unused_imports)]
+
+mod capture;
+mod raw_http;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
 use axum::routing::post;
-use meshagent_webhooks::{MeshagentEvent, MeshagentSignatureLayer};
+use meshagent_webhooks::{MeshagentEvent, MeshagentSignatureLayer, Signer};
 use serde::Deserialize;
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::oneshot;
+
+pub use capture::Capture;
+pub use raw_http::{
+    RawResponse, exchange, parse_response, read_body, read_head, read_response, send_raw,
+};
 
 /// One request built with MeshAgent's Python SDK, with the answer this crate must give.
 #[derive(Debug, Clone, Deserialize)]
@@ -67,9 +74,9 @@ impl Vector {
     }
 }
 
-/// The shared vectors: `../shared/vectors/vectors.json` when present, else the copy under
-/// `tests/data/`.
-pub fn vectors() -> Vec<Vector> {
+/// The shared vectors as JSON: `../shared/vectors/vectors.json` when present, else the copy
+/// under `tests/data/`.
+pub fn vectors_json() -> Vec<Value> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let shared = root.join("../shared/vectors/vectors.json");
     let path = if shared.exists() {
@@ -79,10 +86,29 @@ pub fn vectors() -> Vec<Vector> {
     };
     let text = std::fs::read_to_string(&path).expect("vectors file is readable");
     let file: Value = serde_json::from_str(&text).expect("vectors file is JSON");
-    let vectors: Vec<Vector> =
-        serde_json::from_value(file["vectors"].clone()).expect("vectors have the expected shape");
+    file["vectors"]
+        .as_array()
+        .expect("the vectors are a list")
+        .clone()
+}
+
+/// The shared vectors, typed; there are 67.
+pub fn vectors() -> Vec<Vector> {
+    let vectors: Vec<Vector> = serde_json::from_value(Value::Array(vectors_json()))
+        .expect("vectors have the expected shape");
     assert_eq!(vectors.len(), 67, "the SDK vector set has 67 requests");
     vectors
+}
+
+/// `Content-Type: application/json` and a `Meshagent-Signature` for `body` under `secret`.
+pub fn signed_json_headers(secret: &str, body: &[u8]) -> Vec<(String, String)> {
+    vec![
+        ("Content-Type".to_owned(), "application/json".to_owned()),
+        (
+            "Meshagent-Signature".to_owned(),
+            Signer::new(secret).signature_header(body),
+        ),
+    ]
 }
 
 /// What the handler saw: event name and raw data, in order.
@@ -117,6 +143,14 @@ impl TestServer {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind 127.0.0.1:0");
+        Self::serve(listener, app)
+    }
+
+    /// Serves `app` on `listener` (already bound) until dropped.
+    pub fn serve<L>(listener: L, app: Router) -> Self
+    where
+        L: axum::serve::Listener<Addr = SocketAddr>,
+    {
         let addr = listener.local_addr().expect("local address");
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
@@ -142,109 +176,4 @@ impl Drop for TestServer {
         }
         self.task.abort();
     }
-}
-
-/// A parsed HTTP/1.1 response.
-#[derive(Debug)]
-pub struct RawResponse {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
-}
-
-impl RawResponse {
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(key, _)| key.eq_ignore_ascii_case(name))
-            .map(|(_, value)| value.as_str())
-    }
-}
-
-/// Sends `METHOD PATH HTTP/1.1` with exactly `headers` (plus Host, Content-Length and
-/// `Connection: close`) and `body`, and reads the whole response.
-pub async fn send_raw(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    headers: &[(String, String)],
-    body: &[u8],
-) -> RawResponse {
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    for (name, value) in headers {
-        head.push_str(&format!("{name}: {value}\r\n"));
-    }
-    head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
-    let mut request = head.into_bytes();
-    request.extend_from_slice(body);
-    exchange(addr, &request).await
-}
-
-/// Writes `request` as is and reads the response until the server closes the connection.
-pub async fn exchange(addr: SocketAddr, request: &[u8]) -> RawResponse {
-    let mut stream = TcpStream::connect(addr).await.expect("connect");
-    stream.write_all(request).await.expect("write request");
-    read_response(&mut stream).await
-}
-
-pub async fn read_response(stream: &mut TcpStream) -> RawResponse {
-    let mut raw = Vec::new();
-    tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut raw))
-        .await
-        .expect("response within 20 s")
-        .expect("read response");
-    parse_response(&raw)
-}
-
-pub fn parse_response(raw: &[u8]) -> RawResponse {
-    let split = raw
-        .windows(4)
-        .position(|window| window == b"\r\n\r\n")
-        .expect("response has a head");
-    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().expect("status line");
-    let status = status_line
-        .split(' ')
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .expect("status code");
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|line| line.split_once(':'))
-        .map(|(name, value)| (name.trim().to_owned(), value.trim().to_owned()))
-        .collect();
-    let rest = &raw[split + 4..];
-    let chunked = headers.iter().any(|(name, value)| {
-        name.eq_ignore_ascii_case("transfer-encoding") && value.eq_ignore_ascii_case("chunked")
-    });
-    let body = if chunked {
-        dechunk(rest)
-    } else {
-        rest.to_vec()
-    };
-    RawResponse {
-        status,
-        headers,
-        body,
-    }
-}
-
-fn dechunk(mut rest: &[u8]) -> Vec<u8> {
-    let mut body = Vec::new();
-    while let Some(line_end) = rest.windows(2).position(|window| window == b"\r\n") {
-        let size_text = String::from_utf8_lossy(&rest[..line_end]);
-        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("0").trim(), 16)
-            .unwrap_or(0);
-        if size == 0 {
-            break;
-        }
-        let start = line_end + 2;
-        body.extend_from_slice(&rest[start..start + size]);
-        rest = &rest[start + size + 2..];
-    }
-    body
 }

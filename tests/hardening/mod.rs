@@ -23,9 +23,10 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256, Sha384, Sha512};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::oneshot;
 
-use crate::common::{RawResponse, Seen, exchange, send_raw};
+use crate::common::{
+    RawResponse, Seen, TestServer, exchange, parse_response, send_raw, signed_json_headers,
+};
 
 /// The receiver's secret in every hardening test.
 pub const SECRET: &str = "whsec_hardening_3c9f1e7a5b2d4c6e8f0a1b3c5d7e9f1a";
@@ -149,13 +150,7 @@ pub fn signed_post(signature: &[u8], body: &[u8]) -> Vec<u8> {
 pub async fn assert_still_serves(addr: SocketAddr, seen: &Seen, after: &str) {
     let id = format!("control-after-{after}");
     let body = event_body(&id);
-    let headers = vec![
-        ("Content-Type".to_owned(), "application/json".to_owned()),
-        (
-            "Meshagent-Signature".to_owned(),
-            Signer::new(SECRET).signature_header(body.as_bytes()),
-        ),
-    ];
+    let headers = signed_json_headers(SECRET, body.as_bytes());
     let before = seen.lock().unwrap().len();
     let response = send_raw(addr, "POST", "/webhook", &headers, body.as_bytes()).await;
     assert_eq!(
@@ -292,8 +287,7 @@ impl AsyncWrite for CountingStream {
 pub struct CountingServer {
     pub addr: SocketAddr,
     pub counters: Arc<Counters>,
-    stop: Option<oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<()>,
+    server: TestServer,
 }
 
 impl CountingServer {
@@ -301,26 +295,16 @@ impl CountingServer {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind 127.0.0.1:0");
-        let addr = listener.local_addr().expect("local address");
         let counters = Arc::new(Counters::default());
         let listener = CountingListener {
             listener,
             counters: counters.clone(),
         };
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .await
-                .expect("server runs");
-        });
+        let server = TestServer::serve(listener, app);
         Self {
-            addr,
+            addr: server.addr,
             counters,
-            stop: Some(stop),
-            task,
+            server,
         }
     }
 
@@ -342,26 +326,17 @@ impl CountingServer {
     }
 }
 
-impl Drop for CountingServer {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        self.task.abort();
-    }
-}
-
 /// Splits a byte stream holding several HTTP/1.1 responses framed by `Content-Length`.
 pub fn split_responses(mut raw: &[u8]) -> Vec<RawResponse> {
     let mut responses = Vec::new();
     while let Some(head_end) = raw.windows(4).position(|window| window == b"\r\n\r\n") {
-        let head = crate::common::parse_response(&raw[..head_end + 4]);
+        let head = parse_response(&raw[..head_end + 4]);
         let length: usize = head
             .header("content-length")
             .and_then(|value| value.parse().ok())
             .unwrap_or(raw.len() - head_end - 4);
         let end = (head_end + 4 + length).min(raw.len());
-        responses.push(crate::common::parse_response(&raw[..end]));
+        responses.push(parse_response(&raw[..end]));
         raw = &raw[end..];
     }
     responses

@@ -1,12 +1,12 @@
-//! Helpers for `tests/server.rs`: a server on 127.0.0.1:0, a raw HTTP/1.1 client, the shared
-//! vectors, and recording handlers.
+//! Helpers for `tests/server.rs`: a `WebhookServer` on 127.0.0.1:0, requests for the raw
+//! HTTP/1.1 client of `common` (head only, for websockets, or with the body), and recording
+//! handlers.
 
 #![allow(unreachable_pub)]
 
 pub mod handlers;
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -14,10 +14,13 @@ use http::Request;
 use http_body_util::{BodyExt, Full};
 use meshagent_webhooks::{ServerError, Signer, WebhookHandler, WebhookServer};
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+
+pub use crate::common::RawResponse;
+use crate::common::{read_body, read_head};
 
 pub const SECRET: &str = "whsec_server_tests_4e1d9a";
 pub const OK_BODY: &str = r#"{"ok": true}"#;
@@ -66,22 +69,6 @@ impl TestServer {
 // ---------------------------------------------------------------------------------------------
 // A raw HTTP/1.1 client: requests go out exactly as given (vectors carry odd headers).
 
-#[derive(Debug)]
-pub struct RawResponse {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: String,
-}
-
-impl RawResponse {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(key, _)| key.eq_ignore_ascii_case(name))
-            .map(|(_, value)| value.as_str())
-    }
-}
-
 /// Writes `method path` with `headers` (plus Host, Content-Length when there is a body, and
 /// `Connection: close` unless a Connection header is given), then reads the response head.
 pub async fn send_raw(
@@ -109,35 +96,7 @@ pub async fn send_raw(
 
     let mut stream = TcpStream::connect(address).await.unwrap();
     stream.write_all(&request).await.unwrap();
-
-    // Byte by byte up to the blank line, so nothing after the head (websocket frames) is lost.
-    let mut head = Vec::new();
-    while !head.ends_with(b"\r\n\r\n") {
-        let byte = stream.read_u8().await.expect("a complete response head");
-        head.push(byte);
-    }
-    let head = String::from_utf8(head).unwrap();
-    let mut lines = head.split("\r\n");
-    let status = lines
-        .next()
-        .unwrap()
-        .split(' ')
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
-    let headers = lines
-        .filter(|line| !line.is_empty())
-        .map(|line| {
-            let (name, value) = line.split_once(':').unwrap();
-            (name.to_owned(), value.trim().to_owned())
-        })
-        .collect();
-    let response = RawResponse {
-        status,
-        headers,
-        body: String::new(),
-    };
+    let response = read_head(&mut stream).await;
     (response, stream)
 }
 
@@ -150,12 +109,9 @@ pub async fn exchange(
     body: &[u8],
 ) -> RawResponse {
     let (mut response, mut stream) = send_raw(address, method, path, headers, body).await;
-    let length: usize = response
-        .header("content-length")
-        .map_or(0, |length| length.parse().unwrap());
-    let mut bytes = vec![0; length];
-    stream.read_exact(&mut bytes).await.unwrap();
-    response.body = String::from_utf8(bytes).unwrap();
+    read_body(&mut stream, &mut response).await;
+    // The server's bodies are text: one that is not UTF-8 fails here.
+    let _: &str = response.utf8();
     response
 }
 
@@ -202,20 +158,7 @@ pub fn websocket_headers(signer: &Signer, payload: &str) -> Vec<(String, String)
 }
 
 // ---------------------------------------------------------------------------------------------
-// The shared vectors, through the whole stack.
-
-pub fn vectors() -> Vec<Value> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let shared = root.join("../shared/vectors/vectors.json");
-    let path = if shared.exists() {
-        shared
-    } else {
-        root.join("tests/data/vectors.json")
-    };
-    let text = std::fs::read_to_string(&path).unwrap();
-    let file: Value = serde_json::from_str(&text).unwrap();
-    file["vectors"].as_array().unwrap().clone()
-}
+// The shared vectors (loaded by `common::vectors_json`), through the whole stack.
 
 pub fn vector_headers(vector: &Value) -> Vec<(String, String)> {
     vector["headers"]
