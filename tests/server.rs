@@ -425,6 +425,32 @@ async fn graceful_shutdown_lets_an_in_flight_request_finish() {
 }
 
 #[tokio::test]
+async fn a_client_that_never_finishes_its_request_head_is_disconnected() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let server = TestServer::start(
+        signed(Recorder::default()).with_header_read_timeout(Duration::from_millis(200)),
+    )
+    .await;
+    let mut stream = TcpStream::connect(server.address).await.unwrap();
+    stream
+        .write_all(b"POST /webhook HTTP/1.1\r\nHost: t\r\nContent-Ty")
+        .await
+        .unwrap();
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut rest)).await;
+    assert!(
+        closed.is_ok(),
+        "the half-sent head kept its connection open"
+    );
+    assert_eq!(
+        exchange(server.address, "GET", "/", &[], b"").await.status,
+        200
+    );
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
 async fn shutdown_gives_up_after_the_grace_period() {
     let slow = Arc::new(Slow::default());
     let grace = Duration::from_millis(300);

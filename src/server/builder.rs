@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{
-    DEFAULT_HOST, DEFAULT_PATH, DEFAULT_PORT, DEFAULT_SHUTDOWN_GRACE_PERIOD, PORT_ENV_VAR,
-    WebhookHandler,
+    DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_HOST, DEFAULT_PATH, DEFAULT_PORT,
+    DEFAULT_SHUTDOWN_GRACE_PERIOD, PORT_ENV_VAR, WebhookHandler,
 };
 use crate::{MeshagentSignatureLayer, WebhookSecret};
 
@@ -46,6 +46,7 @@ pub struct WebhookServer<H> {
     pub(super) secret: Option<WebhookSecret>,
     pub(super) layer: Option<MeshagentSignatureLayer>,
     pub(super) grace_period: Duration,
+    pub(super) header_read_timeout: Duration,
     pub(super) unsigned: bool,
 }
 
@@ -80,6 +81,7 @@ impl<H: WebhookHandler> WebhookServer<H> {
             secret: WebhookSecret::from_env(),
             layer: None,
             grace_period: DEFAULT_SHUTDOWN_GRACE_PERIOD,
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
             unsigned: false,
         }
     }
@@ -184,6 +186,25 @@ impl<H: WebhookHandler> WebhookServer<H> {
         self
     }
 
+    /// How long a client may take to send a complete request head (default 30 s). After it the
+    /// connection is closed, so a client that trickles its headers cannot hold a connection
+    /// open for as long as it likes. Bodies are bounded by the body limit, not by this.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// # struct Nothing; impl meshagent_webhooks::WebhookHandler for Nothing {}
+    ///
+    /// let server = meshagent_webhooks::WebhookServer::new(Nothing)
+    ///     .with_header_read_timeout(Duration::from_secs(5));
+    /// # let _ = server;
+    /// ```
+    pub fn with_header_read_timeout(mut self, timeout: Duration) -> Self {
+        self.header_read_timeout = timeout;
+        self
+    }
+
     /// # ⚠️ Accepts requests that nobody signed
     ///
     /// Turns signature verification **off**: the signature layer is not installed and any
@@ -264,6 +285,7 @@ impl<H> fmt::Debug for WebhookServer<H> {
             .field("secret", &self.secret)
             .field("layer", &self.layer)
             .field("grace_period", &self.grace_period)
+            .field("header_read_timeout", &self.header_read_timeout)
             .field("unsigned", &self.unsigned)
             .finish_non_exhaustive()
     }

@@ -94,6 +94,7 @@
 //! returns; whatever still runs is abandoned (and ends when the tokio runtime does).
 
 mod builder;
+mod connections;
 mod error;
 mod handler;
 mod router;
@@ -154,3 +155,14 @@ pub const DEFAULT_PATH: &str = "/webhook";
 /// assert_eq!(meshagent_webhooks::server::DEFAULT_SHUTDOWN_GRACE_PERIOD, Duration::from_secs(10));
 /// ```
 pub const DEFAULT_SHUTDOWN_GRACE_PERIOD: Duration = Duration::from_secs(10);
+
+/// Default time a client has to send a complete request head: 30 s.
+///
+/// # Example
+///
+/// ```
+/// use std::time::Duration;
+///
+/// assert_eq!(meshagent_webhooks::server::DEFAULT_HEADER_READ_TIMEOUT, Duration::from_secs(30));
+/// ```
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);

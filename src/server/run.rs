@@ -6,10 +6,12 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
+use super::connections::serve_until;
 use super::router::is_local;
 use super::{ServerError, WebhookHandler, WebhookServer};
 
-const TARGET: &str = "meshagent_webhooks::server";
+/// The tracing target of the server's own events.
+pub(super) const TARGET: &str = "meshagent_webhooks::server";
 
 impl<H: WebhookHandler> WebhookServer<H> {
     /// Binds the configured host and port and serves until SIGINT (Ctrl-C) or SIGTERM; then
@@ -124,6 +126,7 @@ impl<H: WebhookHandler> WebhookServer<H> {
             });
         }
         let grace_period = self.grace_period;
+        let header_read_timeout = self.header_read_timeout;
         let path = self.path.clone();
         let prepared = self.prepare()?.with_health(path == "/");
         if unsigned {
@@ -147,18 +150,16 @@ impl<H: WebhookHandler> WebhookServer<H> {
             );
             notify.notify_one();
         };
-        let serve = axum::serve(listener, prepared.router).with_graceful_shutdown(signal);
         let finished = async {
-            let served = serve.await;
+            serve_until(listener, prepared.router, header_read_timeout, signal).await;
             in_flight.drained().await;
-            served
         };
         let deadline = async {
             shutting_down.notified().await;
             tokio::time::sleep(grace_period).await;
         };
         tokio::select! {
-            served = finished => served?,
+            () = finished => {}
             () = deadline => tracing::warn!(
                 target: TARGET,
                 "grace period over: stopped waiting for {} handler call(s) or websocket \
