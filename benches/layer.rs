@@ -1,0 +1,172 @@
+//! [`MeshagentSignatureLayer`] end to end on a `tower::service_fn`, next to the plain service a
+//! user would otherwise write: read the body, parse it as `serde_json::Value`, answer with the
+//! event name. The layered service answers the same from [`MeshagentEvent`], parsed from the
+//! payload the layer verified.
+//!
+//! The request is built outside the timed part. Bodies are `Full` (one chunk, as when a test or
+//! another layer hands over buffered bytes) and, for 1 MiB, 64 chunks of 16 KiB (as hyper
+//! delivers a large body: collecting it copies the bytes once, in both services).
+//!
+//! Each comparison runs [`common::ROUNDS`] times with its sides alternating; ids end in the
+//! round (`layer/plain/112B/r2`).
+//!
+//! Run with: `cargo bench --bench layer` (see BENCHMARKS.md for the figures).
+
+// `criterion_group!` generates an undocumented `pub fn`.
+#![allow(missing_docs)]
+
+mod common;
+
+use std::convert::Infallible;
+
+use bytes::Bytes;
+use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use futures_util::FutureExt;
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use http::{HeaderValue, Request, Response};
+use http_body::{Body, Frame};
+use http_body_util::{BodyExt, Full, StreamBody};
+use meshagent_webhooks::{
+    MESHAGENT_SIGNATURE, MeshagentEvent, MeshagentSignatureLayer, Signer, VerifiedWebhook,
+};
+use tower::{Service, ServiceBuilder, ServiceExt, service_fn};
+
+use common::{ROUNDS, SECRET, SIZES, round_label};
+
+type Chunks = StreamBody<futures_util::stream::Iter<std::vec::IntoIter<ChunkResult>>>;
+type ChunkResult = Result<Frame<Bytes>, Infallible>;
+
+/// A signed request for `payload`, with `body` as its body.
+fn request<B>(payload: &Bytes, signature: &HeaderValue, body: B) -> Request<B> {
+    let mut request = Request::post("/webhook").body(body).expect("valid request");
+    let headers = request.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(CONTENT_LENGTH, HeaderValue::from(payload.len()));
+    headers.insert(MESHAGENT_SIGNATURE, signature.clone());
+    request
+}
+
+/// `payload` as a stream of `chunk`-byte frames (slices of the same buffer, no copy).
+fn chunked(payload: &Bytes, chunk: usize) -> Chunks {
+    let frames: Vec<ChunkResult> = (0..payload.len())
+        .step_by(chunk)
+        .map(|start| {
+            let end = (start + chunk).min(payload.len());
+            Ok(Frame::data(payload.slice(start..end)))
+        })
+        .collect();
+    StreamBody::new(futures_util::stream::iter(frames))
+}
+
+/// What a plain `Json<serde_json::Value>` handler does: collect the body, parse, answer.
+async fn plain<B>(request: Request<B>) -> Result<Response<Full<Bytes>>, Infallible>
+where
+    B: Body,
+    B::Error: std::fmt::Debug,
+{
+    let bytes = request
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    let value: serde_json::Value = serde_json::from_slice(&bytes).expect("JSON");
+    let name = value["event"].as_str().expect("event name").to_owned();
+    Ok(Response::new(Full::new(Bytes::from(name))))
+}
+
+/// The same answer from the verified event.
+async fn typed(request: Request<Full<Bytes>>) -> Result<Response<Full<Bytes>>, Infallible> {
+    let webhook = request
+        .extensions()
+        .get::<VerifiedWebhook>()
+        .expect("the layer ran");
+    let event = MeshagentEvent::from_json(webhook.payload()).expect("event");
+    Ok(Response::new(Full::new(Bytes::from(
+        event.name().to_owned(),
+    ))))
+}
+
+/// Runs one request through `service` to completion (every body here is ready at once).
+fn run<S, B, R>(service: &S, request: Request<B>) -> Response<R>
+where
+    S: Service<Request<B>, Response = Response<R>, Error = Infallible> + Clone,
+{
+    let response = service
+        .clone()
+        .oneshot(request)
+        .now_or_never()
+        .expect("no body here ever waits")
+        .unwrap_or_else(|never| match never {});
+    assert_eq!(response.status(), 200);
+    response
+}
+
+fn layer(c: &mut Criterion) {
+    let signer = Signer::new(SECRET);
+    let layered = ServiceBuilder::new()
+        .layer(MeshagentSignatureLayer::new(SECRET))
+        .service_fn(typed);
+    let inputs: Vec<(&str, Bytes, HeaderValue)> = SIZES
+        .iter()
+        .map(|&(size, label)| {
+            let payload = Bytes::from(common::event_of_size(size));
+            let signature =
+                HeaderValue::from_str(&signer.signature_header(&payload)).expect("header value");
+            (label, payload, signature)
+        })
+        .collect();
+    let mut group = c.benchmark_group("layer");
+    for round in 0..ROUNDS {
+        for (label, payload, signature) in &inputs {
+            let full = || request(payload, signature, Full::new(payload.clone()));
+            let id = |side: &str| BenchmarkId::new(format!("{side}/{label}"), round_label(round));
+            group.throughput(Throughput::Bytes(payload.len() as u64));
+            group.bench_function(id("plain"), |b| {
+                let service = service_fn(plain::<Full<Bytes>>);
+                b.iter_batched(
+                    full,
+                    |request| run(&service, request),
+                    BatchSize::SmallInput,
+                );
+            });
+            group.bench_function(id("layered"), |b| {
+                b.iter_batched(
+                    full,
+                    |request| run(&layered, request),
+                    BatchSize::SmallInput,
+                );
+            });
+        }
+        // 1 MiB as a server receives it: in chunks, which both services copy once to join.
+        let (_, payload, signature) = &inputs[inputs.len() - 1];
+        let streamed = || request(payload, signature, chunked(payload, 16 * 1024));
+        let id = |side: &str| {
+            BenchmarkId::new(format!("{side}/1MiB_in_16KiB_chunks"), round_label(round))
+        };
+        group.throughput(Throughput::Bytes(payload.len() as u64));
+        group.bench_function(id("plain"), |b| {
+            let service = service_fn(plain::<Chunks>);
+            b.iter_batched(
+                streamed,
+                |request| run(&service, request),
+                BatchSize::SmallInput,
+            );
+        });
+        group.bench_function(id("layered"), |b| {
+            b.iter_batched(
+                streamed,
+                |request| run(&layered, request),
+                BatchSize::SmallInput,
+            );
+        });
+    }
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = common::config();
+    targets = layer
+}
+criterion_main!(benches);
