@@ -228,7 +228,7 @@ fn single_header<'a>(
     let mut values = headers.get_all(name).iter();
     match (values.next(), values.next()) {
         (first, None) => Ok(first),
-        (Some(_), Some(_)) | (None, Some(_)) => Err(()),
+        (_, Some(_)) => Err(()),
     }
 }
 
