@@ -27,6 +27,7 @@ const BODY: &str = r#"{"event": "room.ended", "data": {"room_name": "standup-42"
 struct Inner {
     calls: AtomicUsize,
     body: std::sync::Mutex<Option<(Bytes, VerifiedWebhook, Option<String>)>>,
+    headers: std::sync::Mutex<Option<http::HeaderMap>>,
 }
 
 async fn call<B>(
@@ -53,6 +54,7 @@ where
                     .get::<VerifiedWebhook>()
                     .cloned()
                     .unwrap();
+                *seen.headers.lock().unwrap() = Some(request.headers().clone());
                 let body = request.into_body().collect().await.unwrap().to_bytes();
                 *seen.body.lock().unwrap() = Some((body, verified, content_type));
                 Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"inner"))))
@@ -317,6 +319,60 @@ async fn body_exactly_at_the_limit_is_accepted_and_joined_once() {
     assert_eq!(status, StatusCode::OK);
     let (body, _, _) = inner.body.lock().unwrap().take().unwrap();
     assert_eq!(body, payload);
+}
+
+/// The `Content-Length` and `Transfer-Encoding` values the inner service sees when `request`
+/// (signed for `BODY`) is accepted.
+async fn inner_framing(request: Request<Full<Bytes>>) -> (Vec<String>, Vec<String>) {
+    let (status, _, inner) = call(MeshagentSignatureLayer::new(SECRET), request).await;
+    assert_eq!(status, StatusCode::OK);
+    let headers = inner.headers.lock().unwrap().take().unwrap();
+    let values = |name| {
+        headers
+            .get_all(name)
+            .iter()
+            .map(|value| value.to_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    (
+        values(header::CONTENT_LENGTH),
+        values(header::TRANSFER_ENCODING),
+    )
+}
+
+#[tokio::test]
+async fn inner_service_sees_framing_headers_that_match_the_verified_body() {
+    let right = vec![BODY.len().to_string()];
+    let with = |name: header::HeaderName, values: &[&str]| {
+        let mut request = signed(BODY);
+        for value in values {
+            request.headers_mut().append(&name, value.parse().unwrap());
+        }
+        request
+    };
+    // Already right: left as is. Missing, wrong, repeated or chunked: replaced by one right
+    // `Content-Length`.
+    let cases = [
+        with(header::CONTENT_LENGTH, &[&right[0]]),
+        signed(BODY),
+        with(header::CONTENT_LENGTH, &["3"]),
+        with(header::CONTENT_LENGTH, &["999"]),
+        with(header::CONTENT_LENGTH, &[&right[0], &right[0]]),
+        with(header::TRANSFER_ENCODING, &["chunked"]),
+    ];
+    for request in cases {
+        assert_eq!(inner_framing(request).await, (right.clone(), Vec::new()));
+    }
+    let header_payload = Request::post("/webhook")
+        .header(MESHAGENT_WEBHOOK, BODY)
+        .header(
+            MESHAGENT_SIGNATURE,
+            Signer::new(SECRET).signature_header(BODY.as_bytes()),
+        )
+        .header(header::CONTENT_LENGTH, "2")
+        .body(Full::new(Bytes::from_static(b"{}")))
+        .unwrap();
+    assert_eq!(inner_framing(header_payload).await, (right, Vec::new()));
 }
 
 #[tokio::test]

@@ -39,8 +39,13 @@ fn has_json_content_type(headers: &HeaderMap) -> bool {
     let Some((kind, subtype)) = essence.split_once('/') else {
         return false;
     };
-    let subtype = subtype.to_ascii_lowercase();
-    kind.eq_ignore_ascii_case("application") && (subtype == "json" || subtype.ends_with("+json"))
+    let json_suffix = subtype
+        .len()
+        .checked_sub("+json".len())
+        .and_then(|start| subtype.get(start..))
+        .is_some_and(|suffix| suffix.eq_ignore_ascii_case("+json"));
+    kind.eq_ignore_ascii_case("application")
+        && (subtype.eq_ignore_ascii_case("json") || json_suffix)
 }
 
 #[cfg(test)]
@@ -60,6 +65,8 @@ mod tests {
         assert!(json("application/json"));
         assert!(json("Application/JSON; charset=utf-8"));
         assert!(json("application/cloudevents+json"));
+        assert!(json("application/CloudEvents+JSON"));
+        assert!(!json("application/+jsonx"));
         assert!(!json("text/plain"));
         assert!(!json("application/jsonx"));
         assert!(!json("text/json"));

@@ -16,6 +16,7 @@
 //! | `storage.file.deleted` | [`StorageFileDeleted`] | `path`, `participant_id` |
 //! | `storage.file.moved` | [`StorageFileMoved`] | `source_path`, `destination_path`, `participant_id` |
 
+mod envelope;
 #[cfg(feature = "axum")]
 mod extract;
 mod parse;

@@ -2,11 +2,12 @@
 
 use serde_json::{Map, Value};
 
+use super::envelope::Envelope;
 use super::types::{
     MeshagentEvent, ParticipantToken, RoomCall, RoomEnded, RoomStarted, StorageFileDeleted,
     StorageFileMoved, StorageFileUpdated, UnknownEvent,
 };
-use crate::rejection::{EventRejection, InvalidEvent, InvalidRequestBody};
+use crate::rejection::{EventRejection, InvalidEvent};
 
 impl MeshagentEvent {
     /// Parses a payload (already verified) into an event.
@@ -29,18 +30,11 @@ impl MeshagentEvent {
     /// assert_eq!(rejection.body_text(), "invalid event: room.call: `room_name` is missing or not a string");
     /// ```
     pub fn from_json(payload: &[u8]) -> Result<Self, EventRejection> {
-        let value: Value = serde_json::from_slice(payload)
-            .map_err(|_| InvalidRequestBody::with_detail("payload is not valid JSON"))?;
-        let Value::Object(mut envelope) = value else {
-            return Err(InvalidRequestBody::with_detail("payload is not a JSON object").into());
+        let envelope = Envelope::parse(payload)?;
+        let Some(Value::String(name)) = envelope.event else {
+            return Err(InvalidEvent::with_detail("`event` is missing or not a string").into());
         };
-        let name = match envelope.get("event") {
-            Some(Value::String(name)) => name.clone(),
-            _ => {
-                return Err(InvalidEvent::with_detail("`event` is missing or not a string").into());
-            }
-        };
-        let data = envelope.remove("data").unwrap_or(Value::Null);
+        let data = envelope.data.unwrap_or(Value::Null);
         Ok(match name.as_str() {
             "room.started" => {
                 let fields = Fields::new("room.started", &data)?;

@@ -190,6 +190,12 @@ where
         .map_err(|()| DuplicatePayloadHeader::new())?
         .map(|value| Bytes::copy_from_slice(value.as_bytes()));
 
+    let declared_length = single_header(headers, &CONTENT_LENGTH)
+        .ok()
+        .flatten()
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+
     let (mut parts, body) = request.into_parts();
     let (payload, digest, source) = match header_payload {
         Some(payload) => {
@@ -199,16 +205,23 @@ where
             (payload, digest, PayloadSource::Header)
         }
         None => {
-            let (payload, digest) = read_hashed(&parts.headers, body, config.max_body_size).await?;
+            let (payload, digest) =
+                read_hashed(body, declared_length, config.max_body_size).await?;
             (payload, digest, PayloadSource::Body)
         }
     };
     let claims = token.check_digest(&digest)?;
 
+    // The body is now `payload`, whole: its framing headers must say so. They usually do
+    // already (one `Content-Length` with the right value), and are then left as they are.
     parts.headers.remove(TRANSFER_ENCODING);
-    parts
-        .headers
-        .insert(CONTENT_LENGTH, HeaderValue::from(payload.len()));
+    let length_is_right = source == PayloadSource::Body
+        && declared_length.is_some_and(|length| u64::try_from(payload.len()) == Ok(length));
+    if !length_is_right {
+        parts
+            .headers
+            .insert(CONTENT_LENGTH, HeaderValue::from(payload.len()));
+    }
     if source == PayloadSource::Header {
         parts
             .headers
@@ -232,18 +245,18 @@ fn single_header<'a>(
     }
 }
 
+/// How much of a chunk is hashed, then copied, at a time: small enough that the copy reads it
+/// from the L1 cache.
+const HASH_PIECE: usize = 16 * 1024;
+
 /// Reads the body up to `limit` bytes, hashing it as it streams in. Refuses a larger
-/// `Content-Length` before reading. The bytes are copied at most once (none when the body
-/// arrives as a single chunk).
+/// `declared` length (the request's single `Content-Length`) before reading. The bytes are
+/// copied at most once (none when the body arrives as a single chunk).
 async fn read_hashed<B: Body>(
-    headers: &HeaderMap,
     body: B,
+    declared: Option<u64>,
     limit: usize,
 ) -> Result<(Bytes, [u8; 32]), SignatureRejection> {
-    let declared = headers
-        .get(CONTENT_LENGTH)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.parse::<u64>().ok());
     let limit_u64 = u64::try_from(limit).unwrap_or(u64::MAX);
     if declared.is_some_and(|length| length > limit_u64) || body.size_hint().lower() > limit_u64 {
         return Err(PayloadTooLarge::with_detail("declared length is over the limit").into());
@@ -251,7 +264,13 @@ async fn read_hashed<B: Body>(
 
     let mut body = std::pin::pin!(body);
     let mut hasher = Sha256::new();
-    let mut chunks: Vec<Bytes> = Vec::with_capacity(1);
+    let expected = declared.and_then(|length| usize::try_from(length).ok());
+    // A body that arrives as one chunk is kept as is (no copy). Otherwise each chunk is hashed
+    // and copied piece by piece into one buffer (sized from `Content-Length` when declared) and
+    // released at once, so the body is read from memory once and the HTTP server can reuse its
+    // read buffer.
+    let mut first: Option<Bytes> = None;
+    let mut joined: Option<BytesMut> = None;
     let mut total = 0usize;
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|_| BodyReadFailed::new())?;
@@ -264,19 +283,23 @@ async fn read_hashed<B: Body>(
             return Err(PayloadTooLarge::with_detail("body is over the limit").into());
         }
         let chunk = data.copy_to_bytes(len);
-        hasher.update(&chunk);
-        chunks.push(chunk);
-    }
-    let payload = match chunks.len() {
-        0 => Bytes::new(),
-        1 => chunks.swap_remove(0),
-        _ => {
-            let mut joined = BytesMut::with_capacity(total);
-            for chunk in &chunks {
-                joined.extend_from_slice(chunk);
-            }
-            joined.freeze()
+        if first.is_none() && joined.is_none() && expected.is_none_or(|expected| expected <= len) {
+            hasher.update(&chunk);
+            first = Some(chunk);
+            continue;
         }
-    };
+        let buffer = joined.get_or_insert_with(|| {
+            let mut buffer = BytesMut::with_capacity(expected.unwrap_or(0).max(total));
+            if let Some(earlier) = first.take() {
+                buffer.extend_from_slice(&earlier);
+            }
+            buffer
+        });
+        for piece in chunk.chunks(HASH_PIECE) {
+            hasher.update(piece);
+            buffer.extend_from_slice(piece);
+        }
+    }
+    let payload = joined.map_or_else(|| first.unwrap_or_default(), BytesMut::freeze);
     Ok((payload, hasher.finalize().into()))
 }

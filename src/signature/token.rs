@@ -24,6 +24,15 @@ pub(crate) const MAX_TOKEN_LEN: usize = 8192;
 /// Largest `exp`/`nbf`/`iat` accepted: 9999-12-31T23:59:59Z.
 const MAX_NUMERIC_DATE: u64 = 253_402_300_799;
 
+/// Longest claims segment decoded on the stack, and the room its bytes need (every 4
+/// base64url characters are 3 bytes).
+const CLAIMS_SEGMENT_ON_STACK: usize = 512;
+const CLAIMS_ON_STACK: usize = CLAIMS_SEGMENT_ON_STACK / 4 * 3;
+
+/// What surrounds the digest in MeshAgent's claims: `{"sha256":"` and `"}`.
+const CANONICAL_CLAIMS_PREFIX: &[u8] = br#"{"sha256":""#;
+const CANONICAL_CLAIMS_SUFFIX: &[u8] = br#""}"#;
+
 /// Length of an HS256 signature segment: 32 bytes in unpadded base64url.
 const SIGNATURE_SEGMENT_LEN: usize = 43;
 
@@ -45,23 +54,34 @@ pub(crate) fn split(token: &[u8]) -> Result<SplitToken<'_>, InvalidJwt> {
     if token.len() > MAX_TOKEN_LEN {
         return Err(invalid("token is too long"));
     }
-    let mut segments = token.split(|&byte| byte == b'.');
-    let (Some(header), Some(claims), Some(signature), None) = (
-        segments.next(),
-        segments.next(),
-        segments.next(),
-        segments.next(),
-    ) else {
+    // The dots are found from both ends; only the claims are searched in full, by `contains`
+    // (word at a time): a byte-by-byte split of the whole token costs several times more.
+    let segments = rsplit_at_dot(token).and_then(|(signing_input, signature)| {
+        let (header, claims) = split_at_dot(signing_input)?;
+        (!claims.contains(&b'.')).then_some((signing_input, header, claims, signature))
+    });
+    let Some((signing_input, header, claims, signature)) = segments else {
         return Err(invalid("token does not have three segments"));
     };
     check_header(header)?;
     let signature = decode_signature(signature)?;
-    let signing_input = &token[..header.len() + 1 + claims.len()];
     Ok(SplitToken {
         signing_input,
         claims_segment: claims,
         signature,
     })
+}
+
+/// `bytes` around its first `.`.
+fn split_at_dot(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
+    let dot = bytes.iter().position(|&byte| byte == b'.')?;
+    Some((bytes.get(..dot)?, bytes.get(dot + 1..)?))
+}
+
+/// `bytes` around its last `.`.
+fn rsplit_at_dot(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
+    let dot = bytes.iter().rposition(|&byte| byte == b'.')?;
+    Some((bytes.get(..dot)?, bytes.get(dot + 1..)?))
 }
 
 fn decode_segment(segment: &[u8]) -> Result<Vec<u8>, InvalidJwt> {
@@ -158,18 +178,47 @@ pub(crate) struct TokenClaims {
     pub(crate) token_id: Option<String>,
 }
 
-/// Decodes and parses the claims segment, then checks the registered claims against `now`
-/// (seconds since 1970) with `leeway` seconds of tolerance.
+impl TokenClaims {
+    fn digest_only(digest: [u8; 64]) -> Self {
+        Self {
+            digest: Some(digest),
+            expires_at: None,
+            not_before: None,
+            issued_at: None,
+            issuer: None,
+            subject: None,
+            token_id: None,
+        }
+    }
+}
+
+/// Decodes and parses the claims segment, then checks the registered claims against `now()`
+/// (seconds since 1970) with `leeway` seconds of tolerance. The clock is read only when the
+/// token has a time claim.
 pub(crate) fn parse_claims(
     segment: &[u8],
-    now: u64,
+    now: impl FnOnce() -> u64,
     leeway: u64,
 ) -> Result<TokenClaims, InvalidJwt> {
-    let json = decode_segment(segment)?;
-    if !starts_object(&json) {
+    // MeshAgent's claims segment is about 100 bytes: decode it on the stack.
+    let mut stack = [0u8; CLAIMS_ON_STACK];
+    let heap;
+    let json: &[u8] = if segment.len() <= CLAIMS_SEGMENT_ON_STACK {
+        let written = URL_SAFE_NO_PAD
+            .decode_slice(segment, &mut stack)
+            .map_err(|_| invalid("segment is not canonical unpadded base64url"))?;
+        stack.get(..written).unwrap_or_default()
+    } else {
+        heap = decode_segment(segment)?;
+        &heap
+    };
+    if let Some(digest) = canonical_digest(json) {
+        return Ok(TokenClaims::digest_only(digest));
+    }
+    if !starts_object(json) {
         return Err(invalid("claims are not a JSON object"));
     }
-    let claims: RawClaims<'_> = serde_json::from_slice(&json).map_err(|_| {
+    let claims: RawClaims<'_> = serde_json::from_slice(json).map_err(|_| {
         invalid("claims are malformed, lack a string sha256, or have a claim of the wrong type")
     })?;
     check_times(&claims, now, leeway)?;
@@ -184,10 +233,33 @@ pub(crate) fn parse_claims(
     })
 }
 
-fn check_times(claims: &RawClaims<'_>, now: u64, leeway: u64) -> Result<(), InvalidJwt> {
+/// The digest of claims written exactly as MeshAgent writes them (PyJWT's compact
+/// `json.dumps`): `{"sha256":"<64 lowercase hex digits>"}`. They mean exactly what the full
+/// parser would make of them (one string claim, no escapes, nothing else), so they skip it;
+/// any other spelling goes through the full parser.
+fn canonical_digest(json: &[u8]) -> Option<[u8; 64]> {
+    let digest = json
+        .strip_prefix(CANONICAL_CLAIMS_PREFIX)?
+        .strip_suffix(CANONICAL_CLAIMS_SUFFIX)?;
+    let digest: [u8; 64] = digest.try_into().ok()?;
+    digest
+        .iter()
+        .all(|byte| matches!(byte, b'0'..=b'9' | b'a'..=b'f'))
+        .then_some(digest)
+}
+
+fn check_times(
+    claims: &RawClaims<'_>,
+    now: impl FnOnce() -> u64,
+    leeway: u64,
+) -> Result<(), InvalidJwt> {
     if claims.aud.is_some() {
         return Err(invalid("token has an audience and none is accepted"));
     }
+    if claims.exp.is_none() && claims.nbf.is_none() && claims.iat.is_none() {
+        return Ok(());
+    }
+    let now = now();
     if let Some(NumericDate(exp)) = claims.exp
         && exp.saturating_add(leeway) <= now
     {
@@ -255,7 +327,7 @@ mod tests {
     use super::*;
 
     fn claims(json: &str) -> Result<TokenClaims, InvalidJwt> {
-        parse_claims(URL_SAFE_NO_PAD.encode(json).as_bytes(), 1_000, 0)
+        parse_claims(URL_SAFE_NO_PAD.encode(json).as_bytes(), || 1_000, 0)
     }
 
     fn header(json: &str) -> Result<(), InvalidJwt> {
@@ -326,6 +398,53 @@ mod tests {
     }
 
     #[test]
+    fn canonical_claims_skip_the_parser_with_the_same_result() {
+        let hex = "0123456789abcdef".repeat(4);
+        let canonical = format!(r#"{{"sha256":"{hex}"}}"#);
+        assert_eq!(
+            canonical_digest(canonical.as_bytes()),
+            Some(*b"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef")
+        );
+        let parsed: RawClaims<'_> = serde_json::from_str(&canonical).unwrap();
+        assert_eq!(parsed.sha256.as_bytes(), hex.as_bytes());
+        // Other spellings go through the full parser, which still reads the same digest.
+        for other in [
+            format!(r#"{{"sha256": "{hex}"}}"#),
+            format!(r#"{{"sha256":"{}"}}"#, hex.to_uppercase()),
+            format!(r#"{{"sha256":"{}\u0030"}}"#, &hex[1..]),
+            format!(r#"{{"sha256":"{hex}","exp":2000}}"#),
+            format!(r#"{{"sha256":"{}"}}"#, &hex[1..]),
+        ] {
+            assert_eq!(canonical_digest(other.as_bytes()), None, "{other}");
+            assert!(claims(&other).is_ok(), "{other}");
+        }
+        let escaped = claims(&format!(r#"{{"sha256":"\u0030{}"}}"#, &hex[1..])).unwrap();
+        assert_eq!(
+            escaped.digest.map(|digest| digest.to_vec()),
+            Some(hex.clone().into_bytes())
+        );
+        assert!(claims(&format!(r#"{{"sha256":"{hex}","aud":"x"}}"#)).is_err());
+    }
+
+    #[test]
+    fn the_clock_is_read_only_for_time_claims() {
+        let read_clock = || -> u64 { panic!("the clock was read") };
+        let canonical = format!(r#"{{"sha256":"{}"}}"#, "a".repeat(64));
+        for json in [canonical.as_str(), r#"{"sha256":"00","iss":"meshagent"}"#] {
+            let segment = URL_SAFE_NO_PAD.encode(json);
+            assert!(parse_claims(segment.as_bytes(), read_clock, 0).is_ok());
+        }
+        let timed = URL_SAFE_NO_PAD.encode(r#"{"sha256":"00","iat":5}"#);
+        let read = std::cell::Cell::new(false);
+        let clock = || {
+            read.set(true);
+            1_000
+        };
+        assert!(parse_claims(timed.as_bytes(), clock, 0).is_ok());
+        assert!(read.get());
+    }
+
+    #[test]
     fn registered_claims_are_checked_like_pyjwt() {
         assert!(claims(&format!("{{{SHA}}}")).is_ok());
         assert!(claims(&format!(r#"{{{SHA},"exp":1001}}"#)).is_ok());
@@ -377,10 +496,10 @@ mod tests {
     #[test]
     fn leeway_extends_every_time_check() {
         let exp = URL_SAFE_NO_PAD.encode(format!(r#"{{{SHA},"exp":990}}"#));
-        assert!(parse_claims(exp.as_bytes(), 1_000, 0).is_err());
-        assert!(parse_claims(exp.as_bytes(), 1_000, 11).is_ok());
+        assert!(parse_claims(exp.as_bytes(), || 1_000, 0).is_err());
+        assert!(parse_claims(exp.as_bytes(), || 1_000, 11).is_ok());
         let nbf = URL_SAFE_NO_PAD.encode(format!(r#"{{{SHA},"nbf":1010,"iat":1010}}"#));
-        assert!(parse_claims(nbf.as_bytes(), 1_000, 9).is_err());
-        assert!(parse_claims(nbf.as_bytes(), 1_000, 10).is_ok());
+        assert!(parse_claims(nbf.as_bytes(), || 1_000, 9).is_err());
+        assert!(parse_claims(nbf.as_bytes(), || 1_000, 10).is_ok());
     }
 }
