@@ -12,9 +12,14 @@
 //! `/proc/<pid>/stat`), and the ratios the performance goals are stated in. It stops by itself
 //! (about a minute with the defaults) and exits non-zero if any request is not answered 200.
 //!
-//! Options (defaults in brackets): `--secs S` per round [2], `--rounds N` per route and size
-//! [7], `--small-conns C` [32], `--large-conns C` [4], `--server-threads T` [1],
+//! Options (defaults in brackets): `--secs S` per round [0.5], `--rounds N` per route and size
+//! [31], `--small-conns C` [32], `--large-conns C` [4], `--server-threads T` [1],
 //! `--client-threads T` [1]. Linux only (it reads `/proc`).
+//!
+//! Calibration: `--calibrate-ns N` serves the plain handler plus N nanoseconds of busy work on
+//! the second route instead of the layer, and prints the same figures. `--calibrate-ns 0`
+//! measures two identical routes (the noise floor of the ratio on this machine), and a value
+//! near the layer's own cost shows what that much extra work per request costs here.
 
 #[path = "../benches/common/mod.rs"]
 mod common;
@@ -46,7 +51,7 @@ const WARM_UP: Duration = Duration::from_secs(1);
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let options = Options::parse(std::env::args().skip(1))?;
     if options.serve {
-        serve(options.server_threads)
+        serve(options.server_threads, options.calibrate_ns)
     } else {
         drive(&options)
     }
@@ -61,18 +66,21 @@ struct Options {
     large_conns: usize,
     server_threads: usize,
     client_threads: usize,
+    /// Serve the plain handler plus this much busy work instead of the layered route.
+    calibrate_ns: Option<u64>,
 }
 
 impl Options {
     fn parse(mut args: impl Iterator<Item = String>) -> Result<Self, String> {
         let mut options = Self {
             serve: false,
-            secs: 2.0,
-            rounds: 7,
+            secs: 0.5,
+            rounds: 31,
             small_conns: 32,
             large_conns: 4,
             server_threads: 1,
             client_threads: 1,
+            calibrate_ns: None,
         };
         while let Some(arg) = args.next() {
             if arg == "--serve" {
@@ -97,6 +105,12 @@ impl Options {
                 "--large-conns" => options.large_conns = count()?,
                 "--server-threads" => options.server_threads = count()?,
                 "--client-threads" => options.client_threads = count()?,
+                "--calibrate-ns" => {
+                    let nanos = value
+                        .parse::<u64>()
+                        .map_err(|_| format!("{arg}: not a whole number: {value}"))?;
+                    options.calibrate_ns = Some(nanos);
+                }
                 _ => return Err(format!("unknown option {arg}")),
             }
         }
@@ -126,16 +140,28 @@ async fn layered(event: MeshagentEvent) -> String {
     event.name().to_owned()
 }
 
-fn serve(threads: usize) -> Result<(), Box<dyn std::error::Error>> {
+/// The plain handler after `nanos` of busy work: what that much extra work per request costs.
+async fn plain_after_busy_work(nanos: u64, value: Json<serde_json::Value>) -> String {
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_nanos(nanos) {
+        std::hint::spin_loop();
+    }
+    plain(value).await
+}
+
+fn serve(threads: usize, calibrate_ns: Option<u64>) -> Result<(), Box<dyn std::error::Error>> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads)
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let app = Router::new().route("/plain", post(plain)).route(
-            "/layered",
-            post(layered).layer(MeshagentSignatureLayer::new(SECRET)),
-        );
+        let second = match calibrate_ns {
+            Some(nanos) => post(move |value| plain_after_busy_work(nanos, value)),
+            None => post(layered).layer(MeshagentSignatureLayer::new(SECRET)),
+        };
+        let app = Router::new()
+            .route("/plain", post(plain))
+            .route("/layered", second);
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let port = listener.local_addr()?.port();
         let listener = listener.tap_io(|stream| {
@@ -166,9 +192,16 @@ struct Server {
 }
 
 impl Server {
-    fn start(threads: usize) -> Result<Self, Box<dyn std::error::Error>> {
-        let mut child = Command::new(std::env::current_exe()?)
-            .args(["--serve", "--server-threads", &threads.to_string()])
+    fn start(
+        threads: usize,
+        calibrate_ns: Option<u64>,
+    ) -> Result<Self, Box<dyn std::error::Error>> {
+        let mut command = Command::new(std::env::current_exe()?);
+        command.args(["--serve", "--server-threads", &threads.to_string()]);
+        if let Some(nanos) = calibrate_ns {
+            command.args(["--calibrate-ns", &nanos.to_string()]);
+        }
+        let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()?;
@@ -261,7 +294,7 @@ struct Round {
 
 fn drive(options: &Options) -> Result<(), Box<dyn std::error::Error>> {
     let ticks = clock_ticks_per_second();
-    let server = Server::start(options.server_threads)?;
+    let server = Server::start(options.server_threads, options.calibrate_ns)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(options.client_threads)
         .enable_all()
@@ -292,6 +325,11 @@ fn drive(options: &Options) -> Result<(), Box<dyn std::error::Error>> {
         options.client_threads,
         options.secs,
     );
+    if let Some(nanos) = options.calibrate_ns {
+        println!(
+            "calibration: the route labelled \"layered\" is the plain handler plus {nanos} ns of busy work, not the layer"
+        );
+    }
     let round_time = Duration::from_secs_f64(options.secs);
     let mut summaries = Vec::new();
     for workload in &workloads {
@@ -360,7 +398,7 @@ fn drive(options: &Options) -> Result<(), Box<dyn std::error::Error>> {
     for summary in &summaries {
         summary.print_ratios();
     }
-    if let [small, large] = summaries.as_slice() {
+    if let (None, [small, large]) = (options.calibrate_ns, summaries.as_slice()) {
         let verdict = |met: bool| if met { "met" } else { "missed" };
         println!();
         println!(

@@ -83,6 +83,7 @@
 //!   `tower_http::timeout::TimeoutLayer`): a client that never finishes its body is only cut
 //!   off by a timeout.
 
+mod base64url;
 mod body;
 mod future;
 mod layer;

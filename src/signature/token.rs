@@ -11,6 +11,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::de::{self, Deserialize, Deserializer, IgnoredAny, Visitor};
 
+use super::base64url;
 use crate::rejection::InvalidJwt;
 
 /// The JOSE header segment PyJWT writes for every MeshAgent token:
@@ -94,16 +95,12 @@ fn decode_signature(segment: &[u8]) -> Result<[u8; 32], InvalidJwt> {
     if segment.len() != SIGNATURE_SEGMENT_LEN {
         return Err(invalid("signature is not an HS256 signature"));
     }
-    let mut buffer = [0u8; 33];
-    let written = URL_SAFE_NO_PAD
-        .decode_slice(segment, &mut buffer)
-        .map_err(|_| invalid("segment is not canonical unpadded base64url"))?;
     let mut signature = [0u8; 32];
-    match buffer.get(..written) {
-        Some(decoded) if written == 32 => signature.copy_from_slice(decoded),
-        _ => return Err(invalid("signature is not an HS256 signature")),
+    match base64url::decode_into(segment, &mut signature) {
+        Some(32) => Ok(signature),
+        Some(_) => Err(invalid("signature is not an HS256 signature")),
+        None => Err(invalid("segment is not canonical unpadded base64url")),
     }
-    Ok(signature)
 }
 
 /// Whether the first non-whitespace byte opens a JSON object (serde would also accept an
@@ -204,9 +201,8 @@ pub(crate) fn parse_claims(
     let mut stack = [0u8; CLAIMS_ON_STACK];
     let heap;
     let json: &[u8] = if segment.len() <= CLAIMS_SEGMENT_ON_STACK {
-        let written = URL_SAFE_NO_PAD
-            .decode_slice(segment, &mut stack)
-            .map_err(|_| invalid("segment is not canonical unpadded base64url"))?;
+        let written = base64url::decode_into(segment, &mut stack)
+            .ok_or_else(|| invalid("segment is not canonical unpadded base64url"))?;
         stack.get(..written).unwrap_or_default()
     } else {
         heap = decode_segment(segment)?;

@@ -230,7 +230,7 @@ impl VerifiedToken {
         let matches = self
             .claims
             .digest
-            .is_some_and(|claimed| bool::from(words(&claimed)[..].ct_eq(&words(&hex)[..])));
+            .is_some_and(|claimed| same_digits(&claimed, &hex));
         if !matches {
             return Err(DigestMismatch::new().into());
         }
@@ -242,13 +242,21 @@ impl VerifiedToken {
     }
 }
 
-/// 64 hex digits as eight words, so that the constant-time comparison takes 8 steps, not 64.
-fn words(hex: &[u8; 64]) -> [u64; 8] {
-    let mut words = [0u64; 8];
-    for (word, bytes) in words.iter_mut().zip(hex.chunks_exact(8)) {
-        *word = u64::from_ne_bytes(bytes.try_into().unwrap_or_default());
-    }
-    words
+/// Whether two 64-digit hex strings are equal, in constant time: the digits are compared as
+/// eight words whose differences are OR-ed together, and only that one word is tested (with
+/// `subtle`), so the time does not depend on where they differ.
+fn same_digits(claimed: &[u8; 64], computed: &[u8; 64]) -> bool {
+    let difference = claimed
+        .chunks_exact(8)
+        .zip(computed.chunks_exact(8))
+        .fold(0u64, |difference, (claimed, computed)| {
+            difference | (word(claimed) ^ word(computed))
+        });
+    bool::from(difference.ct_eq(&0))
+}
+
+fn word(bytes: &[u8]) -> u64 {
+    u64::from_ne_bytes(bytes.try_into().unwrap_or_default())
 }
 
 /// The claims of a verified `Meshagent-Signature` token, put in the request extensions by
@@ -453,6 +461,19 @@ mod tests {
 
     fn reason(result: Result<VerifiedClaims, SignatureRejection>) -> String {
         result.map_or_else(|rejection| rejection.body_text(), |_| "ok".to_owned())
+    }
+
+    #[test]
+    fn digits_differing_anywhere_are_not_the_same() {
+        let digits = *b"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+        assert!(same_digits(&digits, &digits));
+        for position in 0..64 {
+            for flip in [1u8, 0x20, 0x80] {
+                let mut other = digits;
+                other[position] ^= flip;
+                assert!(!same_digits(&digits, &other), "{position} {flip}");
+            }
+        }
     }
 
     #[test]

@@ -1,0 +1,128 @@
+//! Heap allocations per request, counted by a global allocator on the calling thread: the
+//! verification core allocates nothing for a MeshAgent token, and the layer allocates only
+//! what a request needs (its response future and the `VerifiedWebhook` extension), never a
+//! key, a setting or a copy of the body. Counts (by `allocation-counter`, per thread), not
+//! timings: these tests are deterministic.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+
+use bytes::Bytes;
+use http::{Request, Response, header};
+use http_body_util::Full;
+use meshagent_webhooks::{
+    MESHAGENT_SIGNATURE, MESHAGENT_WEBHOOK, MeshagentSignatureLayer, SignatureVerifier, Signer,
+    VerifiedWebhook,
+};
+use tower::{Layer, Service, service_fn};
+
+const SECRET: &str = "whsec_allocation_tests";
+const PAYLOAD: &[u8] = br#"{"event": "room.started", "data": {"room_name": "standup-7", "room_url": "wss://rooms.meshagent.com/standup-7"}}"#;
+
+/// Runs `work` and returns its result with the number of heap allocations it made on this
+/// thread.
+fn allocations<T>(work: impl FnOnce() -> T) -> (T, u64) {
+    let mut result = None;
+    let info = allocation_counter::measure(|| result = Some(work()));
+    (result.expect("the work ran"), info.count_total)
+}
+
+/// Polls a future that never waits (every body here is in memory) to completion.
+fn complete<F: Future>(future: F) -> F::Output {
+    let mut future = pin!(future);
+    match future
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+    {
+        Poll::Ready(output) => output,
+        Poll::Pending => panic!("the future waited although nothing it reads can"),
+    }
+}
+
+fn signature() -> String {
+    Signer::new(SECRET).signature_header(PAYLOAD)
+}
+
+#[test]
+fn verifying_a_meshagent_token_allocates_nothing() {
+    let header = signature();
+    let verifier = SignatureVerifier::new(SECRET);
+    let rotated = SignatureVerifier::from_secrets(["whsec_old", SECRET]);
+    for verifier in [&verifier, &rotated] {
+        let (verified, count) = allocations(|| verifier.verify(Some(header.as_bytes()), PAYLOAD));
+        assert!(verified.is_ok());
+        assert_eq!(count, 0, "verify allocated");
+    }
+}
+
+#[test]
+fn a_rejected_digest_allocates_nothing_either() {
+    let header = signature();
+    let verifier = SignatureVerifier::new(SECRET);
+    let (verified, count) = allocations(|| verifier.verify(Some(header.as_bytes()), b"{}"));
+    assert!(verified.is_err());
+    assert_eq!(count, 0, "a digest mismatch allocated");
+}
+
+/// Allocations of one request through the layer, around an inner service that allocates
+/// nothing itself. The request is built before counting starts.
+fn layer_allocations(request: Request<Full<Bytes>>) -> u64 {
+    let mut service = MeshagentSignatureLayer::new(SECRET).layer(service_fn(
+        |request: Request<Full<Bytes>>| async move {
+            assert!(request.extensions().get::<VerifiedWebhook>().is_some());
+            Ok::<_, Infallible>(Response::new(Full::new(Bytes::new())))
+        },
+    ));
+    // The first request on a thread also sets up thread-locals: not counted.
+    let _ = complete(service.call(signed_request(Some(PAYLOAD.len()))));
+    let (response, count) = allocations(|| {
+        let response = complete(service.call(request)).unwrap();
+        drop(response);
+    });
+    let () = response;
+    count
+}
+
+fn signed_request(content_length: Option<usize>) -> Request<Full<Bytes>> {
+    let mut request = Request::post("/webhook")
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(MESHAGENT_SIGNATURE, signature());
+    if let Some(length) = content_length {
+        request = request.header(header::CONTENT_LENGTH, length);
+    }
+    request
+        .body(Full::new(Bytes::from_static(PAYLOAD)))
+        .unwrap()
+}
+
+#[test]
+fn the_layer_allocates_only_its_future_and_the_extension() {
+    // One for the boxed response future; three for the `VerifiedWebhook` extension (http's
+    // extension map is a boxed hash map of boxed values, made on the first insert).
+    let count = layer_allocations(signed_request(Some(PAYLOAD.len())));
+    assert!(count <= 4, "{count} allocations for one request");
+}
+
+#[test]
+fn a_missing_content_length_costs_the_header_value() {
+    // The value, and at most one growth of the header map to hold it.
+    let with = layer_allocations(signed_request(Some(PAYLOAD.len())));
+    let without = layer_allocations(signed_request(None));
+    assert!(without > with && without <= with + 2, "{without} vs {with}");
+}
+
+#[test]
+fn a_header_payload_costs_its_copy_and_two_header_values_at_most() {
+    // The payload copied out of the header, its `Content-Length` value, and at most two
+    // growths of the header map for `Content-Length` and `Content-Type`.
+    let with_body = layer_allocations(signed_request(Some(PAYLOAD.len())));
+    let request = Request::post("/webhook")
+        .header(MESHAGENT_WEBHOOK, std::str::from_utf8(PAYLOAD).unwrap())
+        .header(MESHAGENT_SIGNATURE, signature())
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let with_header = layer_allocations(request);
+    assert!(with_header <= with_body + 4, "{with_header} vs {with_body}");
+}
