@@ -10,7 +10,7 @@
 //! and layered rounds (ABBA order, `--rounds` of each), and prints each round, then the
 //! medians: requests per second, server CPU per request (utime + stime of the server from
 //! `/proc/<pid>/stat`), and the ratios the performance goals are stated in. It stops by itself
-//! (about a minute with the defaults) and exits non-zero if any request is not answered 200.
+//! (about 80 seconds with the defaults) and exits non-zero if any request is not answered 200.
 //!
 //! Options (defaults in brackets): `--secs S` per round [0.5], `--rounds N` per route and size
 //! [31], `--small-conns C` [32], `--large-conns C` [4], `--server-threads T` [1],

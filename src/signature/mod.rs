@@ -86,6 +86,7 @@
 mod base64url;
 mod body;
 mod future;
+mod headers;
 mod layer;
 mod service;
 pub(crate) mod token;

@@ -5,20 +5,21 @@ use std::task::{Context, Poll};
 
 use bytes::{Buf, Bytes, BytesMut};
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING};
-use http::{HeaderMap, HeaderName, HeaderValue, Request, Response};
+use http::{HeaderValue, Request, Response};
 use http_body::Body;
 use http_body_util::{BodyExt, Full};
 use sha2::{Digest, Sha256};
 use tower_service::Service;
 
+use super::headers::WebhookHeaders;
 use super::layer::Config;
 use super::{
     MeshagentSignatureLayer, PayloadSource, ResponseBody, ResponseFuture, VerifiedWebhook,
 };
+use crate::WebhookSecret;
 use crate::rejection::{
     BodyReadFailed, DuplicatePayloadHeader, MissingSignature, PayloadTooLarge, SignatureRejection,
 };
-use crate::{MESHAGENT_SIGNATURE, MESHAGENT_WEBHOOK, WebhookSecret};
 
 /// Verifies MeshAgent webhook signatures, then calls the inner service with the verified bytes
 /// as the body. Made by [`MeshagentSignatureLayer`]; see the [module docs](crate::signature).
@@ -180,21 +181,20 @@ async fn verify<B>(
 where
     B: Body,
 {
-    let headers = request.headers();
-    let signature = single_header(headers, &MESHAGENT_SIGNATURE)
+    let headers = WebhookHeaders::find(request.headers());
+    let signature = headers
+        .signature
+        .single()
         .map_err(|()| MissingSignature::with_detail("more than one Meshagent-Signature header"))?;
     let token = config
         .verifier
         .verify_token(signature.map(HeaderValue::as_bytes))?;
-    let header_payload = single_header(headers, &MESHAGENT_WEBHOOK)
+    let header_payload = headers
+        .payload
+        .single()
         .map_err(|()| DuplicatePayloadHeader::new())?
         .map(|value| Bytes::copy_from_slice(value.as_bytes()));
-
-    let declared_length = single_header(headers, &CONTENT_LENGTH)
-        .ok()
-        .flatten()
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.parse::<u64>().ok());
+    let declared_length = headers.declared_length();
 
     let (mut parts, body) = request.into_parts();
     let (payload, digest, source) = match header_payload {
@@ -231,18 +231,6 @@ where
         .extensions
         .insert(VerifiedWebhook::new(payload.clone(), source, claims));
     Ok(Request::from_parts(parts, Full::new(payload)))
-}
-
-/// The one value of `name`: `Ok(None)` when absent, `Err(())` when repeated.
-fn single_header<'a>(
-    headers: &'a HeaderMap,
-    name: &HeaderName,
-) -> Result<Option<&'a HeaderValue>, ()> {
-    let mut values = headers.get_all(name).iter();
-    match (values.next(), values.next()) {
-        (first, None) => Ok(first),
-        (_, Some(_)) => Err(()),
-    }
 }
 
 /// How much of a chunk is hashed, then copied, at a time: small enough that the copy reads it
