@@ -88,6 +88,7 @@ mod body;
 mod future;
 mod headers;
 mod layer;
+mod read;
 mod service;
 pub(crate) mod token;
 mod verified;

@@ -3,23 +3,25 @@
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::Bytes;
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING};
+use http::request::Parts;
 use http::{HeaderValue, Request, Response};
 use http_body::Body;
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use sha2::{Digest, Sha256};
 use tower_service::Service;
 
+use super::future::Pending;
 use super::headers::WebhookHeaders;
 use super::layer::Config;
+use super::read::BodyReader;
+use super::verify::VerifiedToken;
 use super::{
     MeshagentSignatureLayer, PayloadSource, ResponseBody, ResponseFuture, VerifiedWebhook,
 };
 use crate::WebhookSecret;
-use crate::rejection::{
-    BodyReadFailed, DuplicatePayloadHeader, MissingSignature, PayloadTooLarge, SignatureRejection,
-};
+use crate::rejection::{DuplicatePayloadHeader, MissingSignature, SignatureRejection};
 
 /// Verifies MeshAgent webhook signatures, then calls the inner service with the verified bytes
 /// as the body. Made by [`MeshagentSignatureLayer`]; see the [module docs](crate::signature).
@@ -137,15 +139,12 @@ impl<S: std::fmt::Debug> std::fmt::Debug for MeshagentSignature<S> {
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for MeshagentSignature<S>
 where
-    S: Service<Request<Full<Bytes>>, Response = Response<ResBody>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    ReqBody: Body + Send + 'static,
-    ReqBody::Data: Send,
-    ResBody: 'static,
+    S: Service<Request<Full<Bytes>>, Response = Response<ResBody>> + Clone,
+    ReqBody: Body,
 {
     type Response = Response<ResponseBody<ResBody>>;
     type Error = S::Error;
-    type Future = ResponseFuture<ResBody, S::Error>;
+    type Future = ResponseFuture<S, ReqBody>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -155,33 +154,61 @@ where
         // The clone may not be ready: keep the ready one for this call.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
-        let config = self.config.clone();
-        ResponseFuture::new(async move {
-            match verify(&config, request).await {
-                Ok(request) => inner
-                    .call(request)
-                    .await
-                    .map(|response| response.map(ResponseBody::inner)),
-                Err(rejection) => {
-                    rejection.trace();
-                    let response = (config.rejection_response)(&rejection);
-                    Ok(response.map(ResponseBody::rejection))
+        let (parts, body) = request.into_parts();
+        let begun = begin(&self.config, &parts, body.size_hint().lower());
+        match begun {
+            Ok(Begun::ReadBody {
+                token,
+                declared_length,
+                reader,
+            }) => ResponseFuture::reading(
+                body,
+                Pending {
+                    parts,
+                    token,
+                    declared_length,
+                    reader,
+                    inner,
+                    config: self.config.clone(),
+                },
+            ),
+            Ok(Begun::HeaderPayload { token, payload }) => {
+                // The body was not signed: it is dropped unread.
+                drop(body);
+                let digest: [u8; 32] = Sha256::digest(&payload).into();
+                match accept(parts, token, payload, &digest, PayloadSource::Header, None) {
+                    Ok(request) => ResponseFuture::calling(inner.call(request)),
+                    Err(rejection) => ResponseFuture::refused(rejection, self.config.clone()),
                 }
             }
-        })
+            Err(rejection) => ResponseFuture::refused(rejection, self.config.clone()),
+        }
     }
 }
 
-/// Steps 1–6 of the policy: configuration, header, JWT, body limit, digest; then the request
-/// rebuilt around the verified bytes.
-async fn verify<B>(
+/// How a request whose token passed goes on.
+enum Begun {
+    /// The signed payload is the body: read and hash it.
+    ReadBody {
+        token: VerifiedToken,
+        declared_length: Option<u64>,
+        reader: BodyReader,
+    },
+    /// The signed payload came in the `Meshagent-Webhook` header.
+    HeaderPayload {
+        token: VerifiedToken,
+        payload: Bytes,
+    },
+}
+
+/// Steps 1–5 of the policy, before any of the body is read: configuration, the signature
+/// header, the JWT and its claims, the payload header, the declared body length.
+fn begin(
     config: &Config,
-    request: Request<B>,
-) -> Result<Request<Full<Bytes>>, SignatureRejection>
-where
-    B: Body,
-{
-    let headers = WebhookHeaders::find(request.headers());
+    parts: &Parts,
+    lower_size_hint: u64,
+) -> Result<Begun, SignatureRejection> {
+    let headers = WebhookHeaders::find(&parts.headers);
     let signature = headers
         .signature
         .single()
@@ -192,25 +219,31 @@ where
     let header_payload = headers
         .payload
         .single()
-        .map_err(|()| DuplicatePayloadHeader::new())?
-        .map(|value| Bytes::copy_from_slice(value.as_bytes()));
+        .map_err(|()| DuplicatePayloadHeader::new())?;
+    if let Some(value) = header_payload {
+        let payload = Bytes::copy_from_slice(value.as_bytes());
+        return Ok(Begun::HeaderPayload { token, payload });
+    }
     let declared_length = headers.declared_length();
+    let reader = BodyReader::new(declared_length, lower_size_hint, config.max_body_size)?;
+    Ok(Begun::ReadBody {
+        token,
+        declared_length,
+        reader,
+    })
+}
 
-    let (mut parts, body) = request.into_parts();
-    let (payload, digest, source) = match header_payload {
-        Some(payload) => {
-            // The body was not signed: it is dropped unread.
-            drop(body);
-            let digest: [u8; 32] = Sha256::digest(&payload).into();
-            (payload, digest, PayloadSource::Header)
-        }
-        None => {
-            let (payload, digest) =
-                read_hashed(body, declared_length, config.max_body_size).await?;
-            (payload, digest, PayloadSource::Body)
-        }
-    };
-    let claims = token.check_digest(&digest)?;
+/// Step 6, once the payload is in: its digest against the token's claim; then the request
+/// rebuilt around the verified bytes.
+pub(super) fn accept(
+    mut parts: Parts,
+    token: VerifiedToken,
+    payload: Bytes,
+    digest: &[u8; 32],
+    source: PayloadSource,
+    declared_length: Option<u64>,
+) -> Result<Request<Full<Bytes>>, SignatureRejection> {
+    let claims = token.check_digest(digest)?;
 
     // The body is now `payload`, whole: its framing headers must say so. They usually do
     // already (one `Content-Length` with the right value), and are then left as they are.
@@ -231,63 +264,4 @@ where
         .extensions
         .insert(VerifiedWebhook::new(payload.clone(), source, claims));
     Ok(Request::from_parts(parts, Full::new(payload)))
-}
-
-/// How much of a chunk is hashed, then copied, at a time: small enough that the copy reads it
-/// from the L1 cache.
-const HASH_PIECE: usize = 16 * 1024;
-
-/// Reads the body up to `limit` bytes, hashing it as it streams in. Refuses a larger
-/// `declared` length (the request's single `Content-Length`) before reading. The bytes are
-/// copied at most once (none when the body arrives as a single chunk).
-async fn read_hashed<B: Body>(
-    body: B,
-    declared: Option<u64>,
-    limit: usize,
-) -> Result<(Bytes, [u8; 32]), SignatureRejection> {
-    let limit_u64 = u64::try_from(limit).unwrap_or(u64::MAX);
-    if declared.is_some_and(|length| length > limit_u64) || body.size_hint().lower() > limit_u64 {
-        return Err(PayloadTooLarge::with_detail("declared length is over the limit").into());
-    }
-
-    let mut body = std::pin::pin!(body);
-    let mut hasher = Sha256::new();
-    let expected = declared.and_then(|length| usize::try_from(length).ok());
-    // A body that arrives as one chunk is kept as is (no copy). Otherwise each chunk is hashed
-    // and copied piece by piece into one buffer (sized from `Content-Length` when declared) and
-    // released at once, so the body is read from memory once and the HTTP server can reuse its
-    // read buffer.
-    let mut first: Option<Bytes> = None;
-    let mut joined: Option<BytesMut> = None;
-    let mut total = 0usize;
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|_| BodyReadFailed::new())?;
-        let Ok(mut data) = frame.into_data() else {
-            continue;
-        };
-        let len = data.remaining();
-        total = total.saturating_add(len);
-        if total > limit {
-            return Err(PayloadTooLarge::with_detail("body is over the limit").into());
-        }
-        let chunk = data.copy_to_bytes(len);
-        if first.is_none() && joined.is_none() && expected.is_none_or(|expected| expected <= len) {
-            hasher.update(&chunk);
-            first = Some(chunk);
-            continue;
-        }
-        let buffer = joined.get_or_insert_with(|| {
-            let mut buffer = BytesMut::with_capacity(expected.unwrap_or(0).max(total));
-            if let Some(earlier) = first.take() {
-                buffer.extend_from_slice(&earlier);
-            }
-            buffer
-        });
-        for piece in chunk.chunks(HASH_PIECE) {
-            hasher.update(piece);
-            buffer.extend_from_slice(piece);
-        }
-    }
-    let payload = joined.map_or_else(|| first.unwrap_or_default(), BytesMut::freeze);
-    Ok((payload, hasher.finalize().into()))
 }
