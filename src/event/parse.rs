@@ -2,7 +2,7 @@
 
 use serde_json::{Map, Value};
 
-use super::envelope::Envelope;
+use super::envelope::{Envelope, EventMember};
 use super::types::{
     MeshagentEvent, ParticipantToken, RoomCall, RoomEnded, RoomStarted, StorageFileDeleted,
     StorageFileMoved, StorageFileUpdated, UnknownEvent,
@@ -31,11 +31,11 @@ impl MeshagentEvent {
     /// ```
     pub fn from_json(payload: &[u8]) -> Result<Self, EventRejection> {
         let envelope = Envelope::parse(payload)?;
-        let Some(Value::String(name)) = envelope.event else {
+        let Some(EventMember::Name(name)) = envelope.event else {
             return Err(InvalidEvent::with_detail("`event` is missing or not a string").into());
         };
         let data = envelope.data.unwrap_or(Value::Null);
-        Ok(match name.as_str() {
+        Ok(match name.as_ref() {
             "room.started" => {
                 let fields = Fields::new("room.started", &data)?;
                 Self::RoomStarted(RoomStarted {
@@ -86,7 +86,10 @@ impl MeshagentEvent {
                     data,
                 })
             }
-            _ => Self::Unknown(UnknownEvent { name, data }),
+            _ => Self::Unknown(UnknownEvent {
+                name: name.into_owned(),
+                data,
+            }),
         })
     }
 }

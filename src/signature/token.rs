@@ -169,6 +169,14 @@ struct RawClaims<'a> {
 pub(crate) struct TokenClaims {
     /// The `sha256` claim when it is 64 bytes long; any other length can never match.
     pub(crate) digest: Option<[u8; 64]>,
+    /// The registered claims, when the token has any (MeshAgent's have none): boxed, so that
+    /// a verified token stays small to move.
+    pub(crate) registered: Option<Box<RegisteredClaims>>,
+}
+
+/// The registered claims a token may carry besides `sha256`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct RegisteredClaims {
     pub(crate) expires_at: Option<u64>,
     pub(crate) not_before: Option<u64>,
     pub(crate) issued_at: Option<u64>,
@@ -181,12 +189,7 @@ impl TokenClaims {
     fn digest_only(digest: [u8; 64]) -> Self {
         Self {
             digest: Some(digest),
-            expires_at: None,
-            not_before: None,
-            issued_at: None,
-            issuer: None,
-            subject: None,
-            token_id: None,
+            registered: None,
         }
     }
 }
@@ -220,14 +223,17 @@ pub(crate) fn parse_claims(
         invalid("claims are malformed, lack a string sha256, or have a claim of the wrong type")
     })?;
     check_times(&claims, now, leeway)?;
-    Ok(TokenClaims {
-        digest: claims.sha256.as_bytes().try_into().ok(),
+    let registered = RegisteredClaims {
         expires_at: claims.exp.map(|date| date.0),
         not_before: claims.nbf.map(|date| date.0),
         issued_at: claims.iat.map(|date| date.0),
         issuer: claims.iss,
         subject: claims.sub,
         token_id: claims.jti,
+    };
+    Ok(TokenClaims {
+        digest: claims.sha256.as_bytes().try_into().ok(),
+        registered: (registered != RegisteredClaims::default()).then(|| Box::new(registered)),
     })
 }
 

@@ -8,7 +8,7 @@ use hmac::Mac;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::token::{self, TokenClaims};
+use super::token::{self, RegisteredClaims, TokenClaims};
 use crate::WebhookSecret;
 use crate::rejection::{
     DigestMismatch, InvalidJwt, MissingSignature, SecretNotConfigured, SignatureRejection,
@@ -236,7 +236,7 @@ impl VerifiedToken {
         }
         Ok(VerifiedClaims {
             sha256: hex,
-            claims: self.claims,
+            registered: self.claims.registered,
             secret_index: self.secret_index,
         })
     }
@@ -280,7 +280,7 @@ fn word(bytes: &[u8]) -> u64 {
 #[derive(Debug, Clone)]
 pub struct VerifiedClaims {
     sha256: [u8; 64],
-    claims: TokenClaims,
+    registered: Option<Box<RegisteredClaims>>,
     secret_index: usize,
 }
 
@@ -345,7 +345,9 @@ impl VerifiedClaims {
     /// assert_eq!(claims.expires_at(), Some(253402300799));
     /// ```
     pub fn expires_at(&self) -> Option<u64> {
-        self.claims.expires_at
+        self.registered
+            .as_ref()
+            .and_then(|claims| claims.expires_at)
     }
 
     /// The `nbf` claim, in seconds since 1970, when present.
@@ -365,7 +367,9 @@ impl VerifiedClaims {
     /// assert_eq!(claims.not_before(), Some(1));
     /// ```
     pub fn not_before(&self) -> Option<u64> {
-        self.claims.not_before
+        self.registered
+            .as_ref()
+            .and_then(|claims| claims.not_before)
     }
 
     /// The `iat` claim, in seconds since 1970, when present.
@@ -385,7 +389,7 @@ impl VerifiedClaims {
     /// assert_eq!(claims.issued_at(), Some(2));
     /// ```
     pub fn issued_at(&self) -> Option<u64> {
-        self.claims.issued_at
+        self.registered.as_ref().and_then(|claims| claims.issued_at)
     }
 
     /// The `iss` claim, when present.
@@ -405,7 +409,9 @@ impl VerifiedClaims {
     /// assert_eq!(claims.issuer(), Some("meshagent"));
     /// ```
     pub fn issuer(&self) -> Option<&str> {
-        self.claims.issuer.as_deref()
+        self.registered
+            .as_ref()
+            .and_then(|claims| claims.issuer.as_deref())
     }
 
     /// The `sub` claim, when present.
@@ -425,7 +431,9 @@ impl VerifiedClaims {
     /// assert_eq!(claims.subject(), Some("s"));
     /// ```
     pub fn subject(&self) -> Option<&str> {
-        self.claims.subject.as_deref()
+        self.registered
+            .as_ref()
+            .and_then(|claims| claims.subject.as_deref())
     }
 
     /// The `jti` claim, when present.
@@ -445,7 +453,9 @@ impl VerifiedClaims {
     /// assert_eq!(claims.token_id(), Some("j"));
     /// ```
     pub fn token_id(&self) -> Option<&str> {
-        self.claims.token_id.as_deref()
+        self.registered
+            .as_ref()
+            .and_then(|claims| claims.token_id.as_deref())
     }
 }
 
