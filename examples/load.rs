@@ -16,6 +16,10 @@
 //! [31], `--small-conns C` [32], `--large-conns C` [4], `--server-threads T` [1],
 //! `--client-threads T` [1]. Linux only (it reads `/proc`).
 //!
+//! Client: `--client wrk` drives the rounds with `wrk` (Debian's package `wrk`; whole seconds
+//! per round, at least 1) instead of the built-in client, as an independent check of the
+//! ratios. `wrk` checks statuses, not bodies; any non-2xx answer still fails the run.
+//!
 //! Calibration: `--calibrate-ns N` serves the plain handler plus N nanoseconds of busy work on
 //! the second route instead of the layer, and prints the same figures. `--calibrate-ns 0`
 //! measures two identical routes (the noise floor of the ratio on this machine), and a value
@@ -68,6 +72,8 @@ struct Options {
     client_threads: usize,
     /// Serve the plain handler plus this much busy work instead of the layered route.
     calibrate_ns: Option<u64>,
+    /// Drive the rounds with `wrk` instead of the built-in client.
+    wrk: bool,
 }
 
 impl Options {
@@ -81,6 +87,7 @@ impl Options {
             server_threads: 1,
             client_threads: 1,
             calibrate_ns: None,
+            wrk: false,
         };
         while let Some(arg) = args.next() {
             if arg == "--serve" {
@@ -105,6 +112,11 @@ impl Options {
                 "--large-conns" => options.large_conns = count()?,
                 "--server-threads" => options.server_threads = count()?,
                 "--client-threads" => options.client_threads = count()?,
+                "--client" => match value.as_str() {
+                    "own" => options.wrk = false,
+                    "wrk" => options.wrk = true,
+                    _ => return Err(format!("--client: own or wrk, not {value}")),
+                },
                 "--calibrate-ns" => {
                     let nanos = value
                         .parse::<u64>()
@@ -218,7 +230,11 @@ impl Server {
 
     /// CPU time the server has used so far (all threads, user + system), in seconds.
     fn cpu_seconds(&self, ticks_per_second: f64) -> Result<f64, Box<dyn std::error::Error>> {
-        cpu_seconds(&format!("/proc/{}/stat", self.child.id()), ticks_per_second)
+        cpu_seconds(
+            &format!("/proc/{}/stat", self.child.id()),
+            ticks_per_second,
+            false,
+        )
     }
 
     fn stop(mut self) -> Result<(), Box<dyn std::error::Error>> {
@@ -231,15 +247,27 @@ impl Server {
     }
 }
 
-/// utime + stime from a `/proc/.../stat` file, in seconds.
-fn cpu_seconds(path: &str, ticks_per_second: f64) -> Result<f64, Box<dyn std::error::Error>> {
+/// utime + stime from a `/proc/.../stat` file, in seconds; with `children`, also the CPU time
+/// of the children that have ended (the `wrk` runs: the server is never waited for before the
+/// end).
+fn cpu_seconds(
+    path: &str,
+    ticks_per_second: f64,
+    children: bool,
+) -> Result<f64, Box<dyn std::error::Error>> {
     let stat = std::fs::read_to_string(path)?;
     // Fields after the `(comm)`: state is field 3, utime 14, stime 15.
     let after_comm = stat.rsplit_once(')').ok_or("bad stat")?.1;
     let fields: Vec<&str> = after_comm.split_whitespace().collect();
     let utime: f64 = fields.get(11).ok_or("no utime")?.parse()?;
     let stime: f64 = fields.get(12).ok_or("no stime")?.parse()?;
-    Ok((utime + stime) / ticks_per_second)
+    let mut ticks = utime + stime;
+    if children {
+        let cutime: f64 = fields.get(13).ok_or("no cutime")?.parse()?;
+        let cstime: f64 = fields.get(14).ok_or("no cstime")?.parse()?;
+        ticks += cutime + cstime;
+    }
+    Ok(ticks / ticks_per_second)
 }
 
 fn clock_ticks_per_second() -> f64 {
@@ -282,6 +310,34 @@ struct Workload {
     conns: usize,
 }
 
+impl Workload {
+    /// Where this run keeps the workload's `wrk` script (removed when the run ends).
+    fn wrk_script_path(&self) -> std::path::PathBuf {
+        std::env::temp_dir().join(format!(
+            "meshagent-load-{}-{}.lua",
+            std::process::id(),
+            self.body.len()
+        ))
+    }
+
+    /// A `wrk` script that sends this workload's request (method, headers and body).
+    fn wrk_script(&self) -> Result<String, Box<dyn std::error::Error>> {
+        let body = std::str::from_utf8(&self.body)?;
+        let signature = self.signature.to_str()?;
+        // Lua long brackets take the JSON as it is, as long as it never contains the closing
+        // bracket.
+        if body.contains("]==]") || signature.contains("]==]") {
+            return Err("the body contains a Lua long-bracket terminator".into());
+        }
+        Ok(format!(
+            "wrk.method = \"POST\"\n\
+             wrk.headers[\"Content-Type\"] = \"application/json\"\n\
+             wrk.headers[\"{MESHAGENT_SIGNATURE}\"] = [==[{signature}]==]\n\
+             wrk.body = [==[{body}]==]\n"
+        ))
+    }
+}
+
 /// One measured round.
 #[derive(Debug, Clone, Copy)]
 struct Round {
@@ -318,12 +374,20 @@ fn drive(options: &Options) -> Result<(), Box<dyn std::error::Error>> {
 
     println!("machine: {}", machine());
     println!(
-        "server pid {} on 127.0.0.1:{}: {} worker thread(s); client: {} worker thread(s); {} s rounds",
+        "server pid {} on 127.0.0.1:{}: {} worker thread(s); client: {}; {} s rounds",
         server.child.id(),
         server.port,
         options.server_threads,
-        options.client_threads,
-        options.secs,
+        if options.wrk {
+            "wrk, 1 thread".to_owned()
+        } else {
+            format!("{} worker thread(s)", options.client_threads)
+        },
+        if options.wrk {
+            options.secs.ceil().max(1.0)
+        } else {
+            options.secs
+        },
     );
     if let Some(nanos) = options.calibrate_ns {
         println!(
@@ -347,12 +411,16 @@ fn drive(options: &Options) -> Result<(), Box<dyn std::error::Error>> {
             };
             for route in order {
                 let before = server.cpu_seconds(ticks)?;
-                let client_before = cpu_seconds("/proc/self/stat", ticks)?;
+                let client_before = cpu_seconds("/proc/self/stat", ticks, true)?;
                 let started = Instant::now();
-                let requests = runtime.block_on(load(server.port, route, workload, round_time))?;
+                let requests = if options.wrk {
+                    wrk_round(server.port, route, workload, round_time)?
+                } else {
+                    runtime.block_on(load(server.port, route, workload, round_time))?
+                };
                 let elapsed = started.elapsed().as_secs_f64();
                 let cpu = server.cpu_seconds(ticks)? - before;
-                let client_cpu = cpu_seconds("/proc/self/stat", ticks)? - client_before;
+                let client_cpu = cpu_seconds("/proc/self/stat", ticks, true)? - client_before;
                 let round = Round {
                     requests,
                     per_second: requests as f64 / elapsed,
@@ -378,6 +446,9 @@ fn drive(options: &Options) -> Result<(), Box<dyn std::error::Error>> {
         summaries.push(Summary::new(workload, &rounds, &hash_seconds));
     }
     server.stop()?;
+    for workload in &workloads {
+        let _ = std::fs::remove_file(workload.wrk_script_path());
+    }
 
     println!();
     println!("| Body | Route | req/s (median) | server CPU µs/req (median) |");
@@ -520,6 +591,39 @@ fn time_sha256(body: &[u8]) -> f64 {
         std::hint::black_box(Sha256::digest(std::hint::black_box(body)));
         started.elapsed().as_secs_f64()
     }))
+}
+
+/// One round driven by `wrk` (one thread, `workload.conns` connections, whole seconds);
+/// returns how many requests it completed. Fails on any non-2xx answer or socket error.
+fn wrk_round(
+    port: u16,
+    route: Route,
+    workload: &Workload,
+    duration: Duration,
+) -> Result<u64, Box<dyn std::error::Error>> {
+    let script = workload.wrk_script_path();
+    if !script.exists() {
+        std::fs::write(&script, workload.wrk_script()?)?;
+    }
+    let seconds = duration.as_secs_f64().ceil().max(1.0);
+    let output = Command::new("wrk")
+        .args(["-t1", "-c", &workload.conns.to_string(), "-d"])
+        .arg(format!("{seconds}s"))
+        .args(["--timeout", "30s", "-s"])
+        .arg(&script)
+        .arg(format!("http://127.0.0.1:{port}{}", route.path()))
+        .output()
+        .map_err(|error| format!("wrk could not run (apt-get install wrk): {error}"))?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() || text.contains("Non-2xx") || text.contains("Socket errors") {
+        return Err(format!("wrk on {}: {text}", route.path()).into());
+    }
+    let requests = text
+        .lines()
+        .find_map(|line| line.trim().split_once(" requests in "))
+        .and_then(|(count, _)| count.parse().ok())
+        .ok_or_else(|| format!("no request count in wrk's output: {text}"))?;
+    Ok(requests)
 }
 
 /// Sends `workload` to `route` over `workload.conns` keep-alive connections for `duration`;
