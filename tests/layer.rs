@@ -168,17 +168,31 @@ async fn rotation_accepts_either_secret_and_says_which() {
     assert_eq!(verified.claims().secret_index(), 1);
 }
 
-#[tokio::test]
-async fn header_payload_replaces_the_unsigned_body() {
-    let request = Request::post("/webhook")
+/// A request whose signed payload, `BODY`, is in the `Meshagent-Webhook` header, with `name:
+/// value` and the unsigned `body` besides.
+fn header_payload_request(
+    name: header::HeaderName,
+    value: &str,
+    body: &'static [u8],
+) -> Request<Full<Bytes>> {
+    Request::post("/webhook")
         .header(MESHAGENT_WEBHOOK, BODY)
         .header(
             MESHAGENT_SIGNATURE,
             Signer::new(SECRET).signature_header(BODY.as_bytes()),
         )
-        .header(header::CONTENT_TYPE, "text/plain")
-        .body(Full::new(Bytes::from_static(b"{\"event\": \"injected\"}")))
-        .unwrap();
+        .header(name, value)
+        .body(Full::new(Bytes::from_static(body)))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn header_payload_replaces_the_unsigned_body() {
+    let request = header_payload_request(
+        header::CONTENT_TYPE,
+        "text/plain",
+        b"{\"event\": \"injected\"}",
+    );
     let (status, _, inner) = call(MeshagentSignatureLayer::new(SECRET), request).await;
     assert_eq!(status, StatusCode::OK);
     let (body, verified, content_type) = inner.body.lock().unwrap().take().unwrap();
@@ -363,15 +377,7 @@ async fn inner_service_sees_framing_headers_that_match_the_verified_body() {
     for request in cases {
         assert_eq!(inner_framing(request).await, (right.clone(), Vec::new()));
     }
-    let header_payload = Request::post("/webhook")
-        .header(MESHAGENT_WEBHOOK, BODY)
-        .header(
-            MESHAGENT_SIGNATURE,
-            Signer::new(SECRET).signature_header(BODY.as_bytes()),
-        )
-        .header(header::CONTENT_LENGTH, "2")
-        .body(Full::new(Bytes::from_static(b"{}")))
-        .unwrap();
+    let header_payload = header_payload_request(header::CONTENT_LENGTH, "2", b"{}");
     assert_eq!(inner_framing(header_payload).await, (right, Vec::new()));
 }
 

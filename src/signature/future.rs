@@ -15,6 +15,7 @@ use pin_project_lite::pin_project;
 use tower_service::Service;
 
 use super::ResponseBody;
+use super::headers::Framing;
 use super::layer::Config;
 use super::read::BodyReader;
 use super::service::accept;
@@ -76,7 +77,7 @@ pin_project! {
 pub(super) struct Pending<S> {
     pub(super) parts: Parts,
     pub(super) token: VerifiedToken,
-    pub(super) declared_length: Option<u64>,
+    pub(super) framing: Framing,
     pub(super) reader: BodyReader,
     pub(super) inner: S,
     pub(super) config: Arc<Config>,
@@ -135,21 +136,14 @@ where
                     let Pending {
                         parts,
                         token,
-                        declared_length,
+                        framing,
                         reader,
                         mut inner,
                         config,
                     } = pending.take().expect(POLLED_AFTER_COMPLETION);
                     let request = result.and_then(|()| {
                         let (payload, digest) = reader.finish();
-                        accept(
-                            parts,
-                            token,
-                            payload,
-                            &digest,
-                            PayloadSource::Body,
-                            declared_length,
-                        )
+                        accept(parts, token, payload, &digest, PayloadSource::Body, framing)
                     });
                     match request {
                         Ok(request) => State::Calling {

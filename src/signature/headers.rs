@@ -4,7 +4,7 @@
 //! three names for three lookups, and even a request at hyper's limit of 100 headers costs
 //! one short pass.
 
-use http::header::CONTENT_LENGTH;
+use http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderValue};
 
 use crate::{MESHAGENT_SIGNATURE, MESHAGENT_WEBHOOK};
@@ -36,12 +36,23 @@ impl<'a> Occurrence<'a> {
     }
 }
 
-/// `Meshagent-Signature`, `Meshagent-Webhook` and `Content-Length` of one request.
+/// `Meshagent-Signature`, `Meshagent-Webhook`, `Content-Length` and `Transfer-Encoding` of one
+/// request.
 #[derive(Debug, Default)]
 pub(super) struct WebhookHeaders<'a> {
     pub(super) signature: Occurrence<'a>,
     pub(super) payload: Occurrence<'a>,
-    pub(super) content_length: Occurrence<'a>,
+    content_length: Occurrence<'a>,
+    transfer_encoding: bool,
+}
+
+/// What a request's framing headers say of its body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Framing {
+    /// The single `Content-Length` as a number; `None` when absent, repeated or malformed.
+    pub(super) declared_length: Option<u64>,
+    /// Whether it has a `Transfer-Encoding`.
+    pub(super) transfer_encoding: bool,
 }
 
 impl<'a> WebhookHeaders<'a> {
@@ -54,19 +65,24 @@ impl<'a> WebhookHeaders<'a> {
                 found.payload.see(value);
             } else if *name == CONTENT_LENGTH {
                 found.content_length.see(value);
+            } else if *name == TRANSFER_ENCODING {
+                found.transfer_encoding = true;
             }
         }
         found
     }
 
-    /// The single `Content-Length` as a number; `None` when absent, repeated or malformed.
-    pub(super) fn declared_length(&self) -> Option<u64> {
-        self.content_length
-            .single()
-            .ok()
-            .flatten()
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.parse().ok())
+    pub(super) fn framing(&self) -> Framing {
+        Framing {
+            declared_length: self
+                .content_length
+                .single()
+                .ok()
+                .flatten()
+                .and_then(|value| value.to_str().ok())
+                .and_then(|value| value.parse().ok()),
+            transfer_encoding: self.transfer_encoding,
+        }
     }
 }
 
@@ -102,8 +118,20 @@ mod tests {
             Ok(Some(&HeaderValue::from_static("Bearer a")))
         );
         assert_eq!(found.payload.single(), Err(()));
-        assert_eq!(found.declared_length(), Some(12));
+        assert_eq!(
+            found.framing(),
+            Framing {
+                declared_length: Some(12),
+                transfer_encoding: false
+            }
+        );
         assert!(map.contains_key(CONTENT_TYPE));
+    }
+
+    #[test]
+    fn transfer_encoding_is_noticed() {
+        let chunked = headers(&[("Transfer-Encoding", "chunked")]);
+        assert!(WebhookHeaders::find(&chunked).framing().transfer_encoding);
     }
 
     #[test]
@@ -119,7 +147,9 @@ mod tests {
             &[("content-length", "-1")][..],
         ] {
             assert_eq!(
-                WebhookHeaders::find(&headers(pairs)).declared_length(),
+                WebhookHeaders::find(&headers(pairs))
+                    .framing()
+                    .declared_length,
                 None
             );
         }

@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 use tower_service::Service;
 
 use super::future::Pending;
-use super::headers::WebhookHeaders;
+use super::headers::{Framing, WebhookHeaders};
 use super::layer::Config;
 use super::read::BodyReader;
 use super::verify::VerifiedToken;
@@ -159,24 +159,35 @@ where
         match begun {
             Ok(Begun::ReadBody {
                 token,
-                declared_length,
+                framing,
                 reader,
             }) => ResponseFuture::reading(
                 body,
                 Pending {
                     parts,
                     token,
-                    declared_length,
+                    framing,
                     reader,
                     inner,
                     config: self.config.clone(),
                 },
             ),
-            Ok(Begun::HeaderPayload { token, payload }) => {
+            Ok(Begun::HeaderPayload {
+                token,
+                payload,
+                framing,
+            }) => {
                 // The body was not signed: it is dropped unread.
                 drop(body);
                 let digest: [u8; 32] = Sha256::digest(&payload).into();
-                match accept(parts, token, payload, &digest, PayloadSource::Header, None) {
+                match accept(
+                    parts,
+                    token,
+                    payload,
+                    &digest,
+                    PayloadSource::Header,
+                    framing,
+                ) {
                     Ok(request) => ResponseFuture::calling(inner.call(request)),
                     Err(rejection) => ResponseFuture::refused(rejection, self.config.clone()),
                 }
@@ -191,13 +202,14 @@ enum Begun {
     /// The signed payload is the body: read and hash it.
     ReadBody {
         token: VerifiedToken,
-        declared_length: Option<u64>,
+        framing: Framing,
         reader: BodyReader,
     },
     /// The signed payload came in the `Meshagent-Webhook` header.
     HeaderPayload {
         token: VerifiedToken,
         payload: Bytes,
+        framing: Framing,
     },
 }
 
@@ -220,15 +232,23 @@ fn begin(
         .payload
         .single()
         .map_err(|()| DuplicatePayloadHeader::new())?;
+    let framing = headers.framing();
     if let Some(value) = header_payload {
         let payload = Bytes::copy_from_slice(value.as_bytes());
-        return Ok(Begun::HeaderPayload { token, payload });
+        return Ok(Begun::HeaderPayload {
+            token,
+            payload,
+            framing,
+        });
     }
-    let declared_length = headers.declared_length();
-    let reader = BodyReader::new(declared_length, lower_size_hint, config.max_body_size)?;
+    let reader = BodyReader::new(
+        framing.declared_length,
+        lower_size_hint,
+        config.max_body_size,
+    )?;
     Ok(Begun::ReadBody {
         token,
-        declared_length,
+        framing,
         reader,
     })
 }
@@ -241,15 +261,19 @@ pub(super) fn accept(
     payload: Bytes,
     digest: &[u8; 32],
     source: PayloadSource,
-    declared_length: Option<u64>,
+    framing: Framing,
 ) -> Result<Request<Full<Bytes>>, SignatureRejection> {
     let claims = token.check_digest(digest)?;
 
     // The body is now `payload`, whole: its framing headers must say so. They usually do
     // already (one `Content-Length` with the right value), and are then left as they are.
-    parts.headers.remove(TRANSFER_ENCODING);
+    if framing.transfer_encoding {
+        parts.headers.remove(TRANSFER_ENCODING);
+    }
     let length_is_right = source == PayloadSource::Body
-        && declared_length.is_some_and(|length| u64::try_from(payload.len()) == Ok(length));
+        && framing
+            .declared_length
+            .is_some_and(|length| u64::try_from(payload.len()) == Ok(length));
     if !length_is_right {
         parts
             .headers
