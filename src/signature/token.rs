@@ -7,8 +7,6 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::de::{self, Deserialize, Deserializer, IgnoredAny, Visitor};
 
 use super::base64url;
@@ -87,10 +85,16 @@ fn rsplit_at_dot(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
     Some((bytes.get(..dot)?, bytes.get(dot + 1..)?))
 }
 
+/// Decodes a segment into a new buffer (the header, when it is not PyJWT's, and claims too long
+/// for the stack).
 fn decode_segment(segment: &[u8]) -> Result<Vec<u8>, InvalidJwt> {
-    URL_SAFE_NO_PAD
-        .decode(segment)
-        .map_err(|_| invalid("segment is not canonical unpadded base64url"))
+    let mut bytes = vec![0; base64url::decoded_len(segment.len()).ok_or_else(not_base64url)?];
+    base64url::decode_into(segment, &mut bytes).ok_or_else(not_base64url)?;
+    Ok(bytes)
+}
+
+fn not_base64url() -> InvalidJwt {
+    invalid("segment is not canonical unpadded base64url")
 }
 
 fn decode_signature(segment: &[u8]) -> Result<[u8; 32], InvalidJwt> {
@@ -101,7 +105,7 @@ fn decode_signature(segment: &[u8]) -> Result<[u8; 32], InvalidJwt> {
     match base64url::decode_into(segment, &mut signature) {
         Some(32) => Ok(signature),
         Some(_) => Err(invalid("signature is not an HS256 signature")),
-        None => Err(invalid("segment is not canonical unpadded base64url")),
+        None => Err(not_base64url()),
     }
 }
 
@@ -206,8 +210,7 @@ pub(crate) fn parse_claims(
     let mut stack = [0u8; CLAIMS_ON_STACK];
     let heap;
     let json: &[u8] = if segment.len() <= CLAIMS_SEGMENT_ON_STACK {
-        let written = base64url::decode_into(segment, &mut stack)
-            .ok_or_else(|| invalid("segment is not canonical unpadded base64url"))?;
+        let written = base64url::decode_into(segment, &mut stack).ok_or_else(not_base64url)?;
         stack.get(..written).unwrap_or_default()
     } else {
         heap = decode_segment(segment)?;
@@ -328,6 +331,9 @@ impl<'de> Deserialize<'de> for NumericDate {
 
 #[cfg(test)]
 mod tests {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
     use super::*;
 
     fn claims(json: &str) -> Result<TokenClaims, InvalidJwt> {
@@ -428,6 +434,19 @@ mod tests {
             Some(hex.clone().into_bytes())
         );
         assert!(claims(&format!(r#"{{"sha256":"{hex}","aud":"x"}}"#)).is_err());
+    }
+
+    #[test]
+    fn claims_too_long_for_the_stack_are_decoded_the_same() {
+        let issuer = "m".repeat(600);
+        let json = format!(r#"{{{SHA},"iss":"{issuer}"}}"#);
+        let segment = URL_SAFE_NO_PAD.encode(&json);
+        assert!(segment.len() > CLAIMS_SEGMENT_ON_STACK);
+        let parsed = parse_claims(segment.as_bytes(), || 1_000, 0).unwrap();
+        let registered = parsed.registered.unwrap();
+        assert_eq!(registered.issuer.as_deref(), Some(issuer.as_str()));
+        let padded = format!("{segment}=");
+        assert!(parse_claims(padded.as_bytes(), || 1_000, 0).is_err());
     }
 
     #[test]
