@@ -20,7 +20,10 @@ mod common;
 use std::convert::Infallible;
 
 use bytes::Bytes;
-use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::measurement::WallTime;
+use criterion::{
+    BatchSize, BenchmarkGroup, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main,
+};
 use futures_util::FutureExt;
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderValue, Request, Response};
@@ -102,6 +105,33 @@ where
     response
 }
 
+/// One round of the plain service against `layered`, on requests made by `make` (outside the
+/// timed part); ids `plain/{label}/r{round}` and `layered/{label}/r{round}`.
+fn plain_against_layered<B, L, R>(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    label: &str,
+    round: usize,
+    make: impl Fn() -> Request<B> + Copy,
+    layered: &L,
+) where
+    B: Body,
+    B::Error: std::fmt::Debug,
+    L: Service<Request<B>, Response = Response<R>, Error = Infallible> + Clone,
+{
+    let id = |side: &str| BenchmarkId::new(format!("{side}/{label}"), round_label(round));
+    group.bench_function(id("plain"), |b| {
+        let service = service_fn(plain::<B>);
+        b.iter_batched(
+            make,
+            |request| run(&service, request),
+            BatchSize::SmallInput,
+        );
+    });
+    group.bench_function(id("layered"), |b| {
+        b.iter_batched(make, |request| run(layered, request), BatchSize::SmallInput);
+    });
+}
+
 fn layer(c: &mut Criterion) {
     let signer = Signer::new(SECRET);
     let layered = ServiceBuilder::new()
@@ -119,47 +149,21 @@ fn layer(c: &mut Criterion) {
     let mut group = c.benchmark_group("layer");
     for round in 0..ROUNDS {
         for (label, payload, signature) in &inputs {
-            let full = || request(payload, signature, Full::new(payload.clone()));
-            let id = |side: &str| BenchmarkId::new(format!("{side}/{label}"), round_label(round));
             group.throughput(Throughput::Bytes(payload.len() as u64));
-            group.bench_function(id("plain"), |b| {
-                let service = service_fn(plain::<Full<Bytes>>);
-                b.iter_batched(
-                    full,
-                    |request| run(&service, request),
-                    BatchSize::SmallInput,
-                );
-            });
-            group.bench_function(id("layered"), |b| {
-                b.iter_batched(
-                    full,
-                    |request| run(&layered, request),
-                    BatchSize::SmallInput,
-                );
-            });
+            let full = || request(payload, signature, Full::new(payload.clone()));
+            plain_against_layered(&mut group, label, round, full, &layered);
         }
         // 1 MiB as a server receives it: in chunks, which both services copy once to join.
         let (_, payload, signature) = &inputs[inputs.len() - 1];
-        let streamed = || request(payload, signature, chunked(payload, 16 * 1024));
-        let id = |side: &str| {
-            BenchmarkId::new(format!("{side}/1MiB_in_16KiB_chunks"), round_label(round))
-        };
         group.throughput(Throughput::Bytes(payload.len() as u64));
-        group.bench_function(id("plain"), |b| {
-            let service = service_fn(plain::<Chunks>);
-            b.iter_batched(
-                streamed,
-                |request| run(&service, request),
-                BatchSize::SmallInput,
-            );
-        });
-        group.bench_function(id("layered"), |b| {
-            b.iter_batched(
-                streamed,
-                |request| run(&layered, request),
-                BatchSize::SmallInput,
-            );
-        });
+        let streamed = || request(payload, signature, chunked(payload, 16 * 1024));
+        plain_against_layered(
+            &mut group,
+            "1MiB_in_16KiB_chunks",
+            round,
+            streamed,
+            &layered,
+        );
     }
     group.finish();
 }
