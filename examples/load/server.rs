@@ -1,0 +1,217 @@
+//! The server child: one axum server on 127.0.0.1 with the plain, identity and layered routes
+//! (or a calibration route in place of the layered one), and the driver's handle on it.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::http::HeaderMap;
+use axum::routing::post;
+use axum::serve::ListenerExt;
+use axum::{Json, Router};
+use hmac::{KeyInit, Mac};
+use meshagent_webhooks::{MESHAGENT_SIGNATURE, MeshagentEvent, MeshagentSignatureLayer};
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpListener;
+use tower::layer::util::Identity;
+
+use crate::common::SECRET;
+
+/// What the route at `/layered` serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Calibration {
+    /// `MeshagentSignatureLayer` + `MeshagentEvent`: the measurement itself.
+    None,
+    /// The plain handler after this many nanoseconds of busy work.
+    BusyNs(u64),
+    /// The plain handler behind the identity layer, after the two hashes any verifier must
+    /// compute: HMAC-SHA256 of the token's signing input and SHA-256 of the body.
+    Floor,
+}
+
+impl Calibration {
+    /// The options that select this calibration on the command line.
+    pub(crate) fn args(self) -> Vec<String> {
+        match self {
+            Self::None => Vec::new(),
+            Self::BusyNs(nanos) => vec!["--calibrate-ns".to_owned(), nanos.to_string()],
+            Self::Floor => vec!["--calibrate-floor".to_owned()],
+        }
+    }
+
+    /// What the driver prints about the `/layered` route.
+    pub(crate) fn describe(self) -> Option<String> {
+        match self {
+            Self::None => None,
+            Self::BusyNs(nanos) => Some(format!(
+                "calibration: the route labelled \"layered\" is the plain handler plus {nanos} ns of busy work, not the layer"
+            )),
+            Self::Floor => Some(
+                "calibration: the route labelled \"layered\" is the plain handler behind the identity layer plus HMAC-SHA256 of the signing input and SHA-256 of the body, not the layer"
+                    .to_owned(),
+            ),
+        }
+    }
+}
+
+async fn plain(Json(value): Json<serde_json::Value>) -> String {
+    value["event"].as_str().unwrap_or_default().to_owned()
+}
+
+async fn layered(event: MeshagentEvent) -> String {
+    event.name().to_owned()
+}
+
+/// The plain handler after `nanos` of busy work: what that much extra work per request costs.
+async fn plain_after_busy_work(nanos: u64, value: Json<serde_json::Value>) -> String {
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_nanos(nanos) {
+        std::hint::spin_loop();
+    }
+    plain(value).await
+}
+
+/// The plain handler after the two hashes every verifier computes (their results are kept from
+/// the optimiser, not checked): the least any verifying route can cost.
+async fn plain_after_hashes(headers: HeaderMap, body: Bytes) -> Result<String, String> {
+    let token = headers
+        .get(MESHAGENT_SIGNATURE)
+        .and_then(|value| value.as_bytes().strip_prefix(b"Bearer "))
+        .ok_or("no signature")?;
+    let dot = token
+        .iter()
+        .rposition(|&byte| byte == b'.')
+        .ok_or("no dot")?;
+    let mut mac = hmac::Hmac::<Sha256>::new_from_slice(SECRET.as_bytes())
+        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+    mac.update(&token[..dot]);
+    std::hint::black_box(mac.finalize());
+    std::hint::black_box(Sha256::digest(&body));
+    let value: serde_json::Value =
+        serde_json::from_slice(&body).map_err(|error| error.to_string())?;
+    Ok(value["event"].as_str().unwrap_or_default().to_owned())
+}
+
+pub(crate) fn serve(
+    threads: usize,
+    calibration: Calibration,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let second = match calibration {
+            Calibration::None => post(layered).layer(MeshagentSignatureLayer::new(SECRET)),
+            Calibration::BusyNs(nanos) => post(move |value| plain_after_busy_work(nanos, value)),
+            Calibration::Floor => post(plain_after_hashes).layer(Identity::new()),
+        };
+        let app = Router::new()
+            .route("/plain", post(plain))
+            .route("/identity", post(plain).layer(Identity::new()))
+            .route("/layered", second);
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let port = listener.local_addr()?.port();
+        let listener = listener.tap_io(|stream| {
+            let _ = stream.set_nodelay(true);
+        });
+        let mut stdout = std::io::stdout();
+        writeln!(stdout, "port {port}")?;
+        stdout.flush()?;
+        // The driver closes our stdin when it is done (or dies): stop then.
+        let stop = async {
+            let mut sink = Vec::new();
+            let _ = tokio::io::stdin().read_to_end(&mut sink).await;
+        };
+        axum::serve(listener, app)
+            .with_graceful_shutdown(stop)
+            .await?;
+        Ok(())
+    })
+}
+
+/// The server child; closing its stdin stops it.
+pub(crate) struct Server {
+    pub(crate) child: Child,
+    pub(crate) port: u16,
+}
+
+impl Server {
+    pub(crate) fn start(
+        threads: usize,
+        calibration: Calibration,
+    ) -> Result<Self, Box<dyn std::error::Error>> {
+        let mut command = Command::new(std::env::current_exe()?);
+        command.args(["--serve", "--server-threads", &threads.to_string()]);
+        command.args(calibration.args());
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line)?;
+        let port = line
+            .trim()
+            .strip_prefix("port ")
+            .and_then(|port| port.parse().ok())
+            .ok_or_else(|| format!("server said {line:?}"))?;
+        Ok(Self { child, port })
+    }
+
+    /// CPU time the server has used so far (all threads, user + system), in seconds.
+    pub(crate) fn cpu_seconds(
+        &self,
+        ticks_per_second: f64,
+    ) -> Result<f64, Box<dyn std::error::Error>> {
+        cpu_seconds(
+            &format!("/proc/{}/stat", self.child.id()),
+            ticks_per_second,
+            false,
+        )
+    }
+
+    pub(crate) fn stop(mut self) -> Result<(), Box<dyn std::error::Error>> {
+        drop(self.child.stdin.take());
+        let status = self.child.wait()?;
+        if !status.success() {
+            return Err(format!("server exited with {status}").into());
+        }
+        Ok(())
+    }
+}
+
+/// utime + stime from a `/proc/.../stat` file, in seconds; with `children`, also the CPU time
+/// of the children that have ended (the `wrk` runs: the server is never waited for before the
+/// end).
+pub(crate) fn cpu_seconds(
+    path: &str,
+    ticks_per_second: f64,
+    children: bool,
+) -> Result<f64, Box<dyn std::error::Error>> {
+    let stat = std::fs::read_to_string(path)?;
+    // Fields after the `(comm)`: state is field 3, utime 14, stime 15.
+    let after_comm = stat.rsplit_once(')').ok_or("bad stat")?.1;
+    let fields: Vec<&str> = after_comm.split_whitespace().collect();
+    let utime: f64 = fields.get(11).ok_or("no utime")?.parse()?;
+    let stime: f64 = fields.get(12).ok_or("no stime")?.parse()?;
+    let mut ticks = utime + stime;
+    if children {
+        let cutime: f64 = fields.get(13).ok_or("no cutime")?.parse()?;
+        let cstime: f64 = fields.get(14).ok_or("no cstime")?.parse()?;
+        ticks += cutime + cstime;
+    }
+    Ok(ticks / ticks_per_second)
+}
+
+pub(crate) fn clock_ticks_per_second() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|output| String::from_utf8(output.stdout).ok())
+        .and_then(|text| text.trim().parse().ok())
+        .unwrap_or(100.0)
+}
