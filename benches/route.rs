@@ -1,9 +1,11 @@
-//! The three routes of `examples/load.rs`, in process: one axum `Router` called with
-//! `oneshot` and its response body read, as a server would, without the network.
+//! The routes of the load benchmark (`examples/load/`), in process: one axum `Router` called
+//! with `oneshot` and its response body read, as a server would, without the network.
 //!
 //! - `plain`: `Json<serde_json::Value>`, no layer;
 //! - `identity`: the same handler behind tower's `Identity` layer, which does nothing: what axum
 //!   charges for any layer on a route (it wraps and boxes the route again);
+//! - `floor`: the identity route after the two hashes any verifier computes (HMAC-SHA256 of the
+//!   signing input, SHA-256 of the body), as `--calibrate-floor` serves it;
 //! - `layered`: `MeshagentSignatureLayer` + `MeshagentEvent`.
 //!
 //! The request is the 112-byte event as hyper hands it over (one chunk), built outside the
@@ -17,28 +19,21 @@
 
 mod common;
 
+use axum::Router;
 use axum::body::Body;
 use axum::routing::post;
-use axum::{Json, Router};
 use bytes::Bytes;
 use criterion::{BatchSize, BenchmarkId, Criterion, criterion_group, criterion_main};
 use futures_util::FutureExt;
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderValue, Request};
 use http_body_util::BodyExt;
-use meshagent_webhooks::{MESHAGENT_SIGNATURE, MeshagentEvent, MeshagentSignatureLayer, Signer};
+use meshagent_webhooks::{MESHAGENT_SIGNATURE, MeshagentSignatureLayer, Signer};
 use tower::ServiceExt;
 use tower::layer::util::Identity;
 
+use common::routes::{layered, plain, plain_after_hashes};
 use common::{ROUNDS, SECRET, round_label};
-
-async fn plain(Json(value): Json<serde_json::Value>) -> String {
-    value["event"].as_str().unwrap_or_default().to_owned()
-}
-
-async fn layered(event: MeshagentEvent) -> String {
-    event.name().to_owned()
-}
 
 /// Sends one request through `router` and reads the whole answer, which must be 200.
 fn answer(router: &Router, request: Request<Body>) -> Bytes {
@@ -62,6 +57,7 @@ fn route(c: &mut Criterion) {
     let router = Router::new()
         .route("/plain", post(plain))
         .route("/identity", post(plain).layer(Identity::new()))
+        .route("/floor", post(plain_after_hashes).layer(Identity::new()))
         .route(
             "/layered",
             post(layered).layer(MeshagentSignatureLayer::new(SECRET)),
@@ -81,7 +77,7 @@ fn route(c: &mut Criterion) {
     };
     let mut group = c.benchmark_group("route");
     for round in 0..ROUNDS {
-        let mut sides = ["plain", "identity", "layered"];
+        let mut sides = ["plain", "identity", "floor", "layered"];
         if round % 2 == 1 {
             sides.reverse();
         }

@@ -7,6 +7,8 @@
 
 #![allow(dead_code)]
 
+pub(crate) mod routes;
+
 use std::time::Duration;
 
 use criterion::Criterion;
