@@ -1,4 +1,4 @@
-//! Payloads shared by the benchmarks and `examples/load.rs`, so both measure the same bytes.
+//! Payloads shared by the benchmarks and `examples/load/`, so both measure the same bytes.
 //!
 //! Every payload is what MeshAgent would send: Python's `json.dumps` of
 //! `{"event": ..., "data": {...}}` ([`Signer::event_payload`]). The larger ones carry one long
