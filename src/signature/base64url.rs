@@ -39,13 +39,17 @@ pub(crate) fn decode_into(input: &[u8], output: &mut [u8]) -> Option<usize> {
     let output = output.get_mut(..len)?;
     let (quads, tail) = input.split_at(input.len() / 4 * 4);
     let (whole, rest) = output.split_at_mut(quads.len() / 4 * 3);
+    // A character that is not a digit sets the top bits of `seen`: checked once after the
+    // loop, so that the loop has no branch of its own.
+    let mut seen = 0u8;
     for (quad, bytes) in quads.chunks_exact(4).zip(whole.chunks_exact_mut(3)) {
         let [a, b, c, d] = [quad[0], quad[1], quad[2], quad[3]].map(digit);
-        if (a | b | c | d) & 0xC0 != 0 {
-            return None;
-        }
+        seen |= a | b | c | d;
         let group = u32::from(a) << 18 | u32::from(b) << 12 | u32::from(c) << 6 | u32::from(d);
         bytes.copy_from_slice(&group.to_be_bytes()[1..]);
+    }
+    if seen & 0xC0 != 0 {
+        return None;
     }
     match (tail, rest) {
         ([], []) => {}

@@ -249,9 +249,12 @@ fn canonical_digest(json: &[u8]) -> Option<[u8; 64]> {
         .strip_prefix(CANONICAL_CLAIMS_PREFIX)?
         .strip_suffix(CANONICAL_CLAIMS_SUFFIX)?;
     let digest: [u8; 64] = digest.try_into().ok()?;
+    // Without an early exit the compiler checks many digits at once.
     digest
         .iter()
-        .all(|byte| matches!(byte, b'0'..=b'9' | b'a'..=b'f'))
+        .fold(true, |hex, byte| {
+            hex & matches!(byte, b'0'..=b'9' | b'a'..=b'f')
+        })
         .then_some(digest)
 }
 
