@@ -29,10 +29,14 @@ where
 
 /// `application/json` or `application/<anything>+json`, case-insensitive, parameters allowed.
 fn has_json_content_type(headers: &HeaderMap) -> bool {
-    let Some(value) = headers
-        .get(CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-    else {
+    let Some(value) = headers.get(CONTENT_TYPE) else {
+        return false;
+    };
+    // What MeshAgent sends, answered without splitting the value.
+    if value.as_bytes().eq_ignore_ascii_case(b"application/json") {
+        return true;
+    }
+    let Ok(value) = value.to_str() else {
         return false;
     };
     let essence = value.split(';').next().unwrap_or_default().trim();
