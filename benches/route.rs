@@ -5,7 +5,7 @@
 //! - `identity`: the same handler behind tower's `Identity` layer, which does nothing: what axum
 //!   charges for any layer on a route (it wraps and boxes the route again);
 //! - `floor`: the identity route after the two hashes any verifier computes (HMAC-SHA256 of the
-//!   signing input, SHA-256 of the body), as `--calibrate-floor` serves it;
+//!   signing input, SHA-256 of the body), as the load benchmark's `/floor` route serves it;
 //! - `layered`: `MeshagentSignatureLayer` + `MeshagentEvent`.
 //!
 //! The request is the 112-byte event as hyper hands it over (one chunk), built outside the

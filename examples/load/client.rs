@@ -20,18 +20,22 @@ pub(crate) enum Route {
     Plain,
     /// The same handler behind tower's `Identity` layer: what any layer costs in axum.
     Identity,
+    /// The identity route after the two hashes every verifier computes: the least any
+    /// verifying route can cost.
+    Floor,
     /// `MeshagentSignatureLayer` + `MeshagentEvent` (or the calibration route).
     Layered,
 }
 
 impl Route {
     /// Every route, in the order of even rounds.
-    pub(crate) const ALL: [Self; 3] = [Self::Plain, Self::Identity, Self::Layered];
+    pub(crate) const ALL: [Self; 4] = [Self::Plain, Self::Identity, Self::Floor, Self::Layered];
 
     pub(crate) fn path(self) -> &'static str {
         match self {
             Self::Plain => "/plain",
             Self::Identity => "/identity",
+            Self::Floor => "/floor",
             Self::Layered => "/layered",
         }
     }
@@ -40,6 +44,7 @@ impl Route {
         match self {
             Self::Plain => "plain",
             Self::Identity => "identity",
+            Self::Floor => "floor",
             Self::Layered => "layered",
         }
     }

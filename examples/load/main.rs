@@ -1,20 +1,24 @@
 //! Load benchmark: the plain `Json<serde_json::Value>` route against the layered route
 //! (`MeshagentSignatureLayer` + `MeshagentEvent`) in one server process, under the same load,
-//! with a third route between them: the plain route behind tower's `Identity` layer, which does
-//! nothing. What axum charges for any layer on a route shows there, apart from what this
-//! crate's layer does.
+//! with two routes between them that take the layered route's cost apart:
+//!
+//! - `identity`: the plain route behind tower's `Identity` layer, which does nothing: what axum
+//!   charges for any layer on a route;
+//! - `floor`: the identity route after the two hashes every verifier must compute (HMAC-SHA256
+//!   of the token's signing input, SHA-256 of the body), then the plain route's parse: the least
+//!   any verifying route can cost under this load.
 //!
 //! Run with: `cargo run --release --example load`
 //!
 //! The example starts itself again as the server (`--serve`: one axum server on 127.0.0.1:0
-//! with the three routes, exiting when its stdin closes), then drives it with its own
+//! with the four routes, exiting when its stdin closes), then drives it with its own
 //! keep-alive HTTP/1.1 connections that write prebuilt requests, so the client costs less than
 //! the server and the server sets the rate. For the 112-byte event and a 1 MiB event it
-//! alternates the routes (plain, identity, layered, then the reverse; `--rounds` of each), and
-//! prints each round, then the medians: requests per second, server CPU per request (utime +
-//! stime of the server from `/proc/<pid>/stat`), the ratios the performance goals are stated
-//! in, and the same ratios to the identity route. It stops by itself (about two minutes with
-//! the defaults) and exits non-zero if any request is not answered 200.
+//! alternates the routes (plain, identity, floor, layered, then the reverse; `--rounds` of
+//! each), and prints each round, then the medians: requests per second, server CPU per request
+//! (utime + stime of the server from `/proc/<pid>/stat`), the ratios the performance goals are
+//! stated in, and the ratios between the other routes. It stops by itself (about two and a
+//! half minutes with the defaults) and exits non-zero if any request is not answered 200.
 //!
 //! Options (defaults in brackets): `--secs S` per round [0.5], `--rounds N` per route and size
 //! [31], `--small-conns C` [32], `--large-conns C` [4], `--server-threads T` [1],
@@ -28,9 +32,6 @@
 //! the layered route's path instead of the layer, and prints the same figures. `--calibrate-ns
 //! 0` measures identical routes (the noise floor of the ratio on this machine), and a value near
 //! the layer's own cost shows what that much extra work per request costs here.
-//! `--calibrate-floor` serves, there, the plain handler behind the identity layer after the two
-//! hashes every verifier must compute (HMAC-SHA256 of the token's signing input, SHA-256 of the
-//! body): the least any verifying route can cost under this load.
 //!
 //! Files: `server.rs` (the routes and the server child), `client.rs` (the load), `report.rs`
 //! (medians and ratios).
@@ -94,16 +95,9 @@ impl Options {
             wrk: false,
         };
         while let Some(arg) = args.next() {
-            match arg.as_str() {
-                "--serve" => {
-                    options.serve = true;
-                    continue;
-                }
-                "--calibrate-floor" => {
-                    options.calibration = Calibration::Floor;
-                    continue;
-                }
-                _ => {}
+            if arg == "--serve" {
+                options.serve = true;
+                continue;
             }
             let value = args.next().ok_or_else(|| format!("{arg} needs a value"))?;
             let number = || {
@@ -272,13 +266,13 @@ fn drive(options: &Options) -> Result<(), Box<dyn std::error::Error>> {
     }
     if let (Calibration::None, [small, large]) = (options.calibration, summaries.as_slice()) {
         let verdict = |met: bool| if met { "met" } else { "missed" };
-        let goal = small.layered_to_plain.throughput;
+        let goal = small.comparison(Route::Layered, Route::Plain).throughput;
         println!();
         println!(
             "goal: 112 B layered ≥ 0.95× plain requests/s: {goal:.3}× ({})",
             verdict(goal >= 0.95),
         );
-        let added = large.layered_to_plain.added_cpu / large.sha256;
+        let added = large.comparison(Route::Layered, Route::Plain).added_cpu / large.sha256;
         println!(
             "goal: 1 MiB added CPU ≤ 1.1× one SHA-256 pass: {added:.2}× ({})",
             verdict(added <= 1.1),

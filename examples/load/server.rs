@@ -1,5 +1,5 @@
-//! The server child: one axum server on 127.0.0.1 with the plain, identity and layered routes
-//! (or a calibration route in place of the layered one), and the driver's handle on it.
+//! The server child: one axum server on 127.0.0.1 with the plain, identity, floor and layered
+//! routes (or a calibration route in place of the layered one), and the driver's handle on it.
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
@@ -22,9 +22,6 @@ pub(crate) enum Calibration {
     None,
     /// The plain handler after this many nanoseconds of busy work.
     BusyNs(u64),
-    /// The plain handler behind the identity layer, after the two hashes any verifier must
-    /// compute: HMAC-SHA256 of the token's signing input and SHA-256 of the body.
-    Floor,
 }
 
 impl Calibration {
@@ -33,7 +30,6 @@ impl Calibration {
         match self {
             Self::None => Vec::new(),
             Self::BusyNs(nanos) => vec!["--calibrate-ns".to_owned(), nanos.to_string()],
-            Self::Floor => vec!["--calibrate-floor".to_owned()],
         }
     }
 
@@ -44,10 +40,6 @@ impl Calibration {
             Self::BusyNs(nanos) => Some(format!(
                 "calibration: the route labelled \"layered\" is the plain handler plus {nanos} ns of busy work, not the layer"
             )),
-            Self::Floor => Some(
-                "calibration: the route labelled \"layered\" is the plain handler behind the identity layer plus HMAC-SHA256 of the signing input and SHA-256 of the body, not the layer"
-                    .to_owned(),
-            ),
         }
     }
 }
@@ -61,15 +53,15 @@ pub(crate) fn serve(
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let second = match calibration {
+        let layered = match calibration {
             Calibration::None => post(layered).layer(MeshagentSignatureLayer::new(SECRET)),
             Calibration::BusyNs(nanos) => post(move |value| plain_after_busy_work(nanos, value)),
-            Calibration::Floor => post(plain_after_hashes).layer(Identity::new()),
         };
         let app = Router::new()
             .route("/plain", post(plain))
             .route("/identity", post(plain).layer(Identity::new()))
-            .route("/layered", second);
+            .route("/floor", post(plain_after_hashes).layer(Identity::new()))
+            .route("/layered", layered);
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let port = listener.local_addr()?.port();
         let listener = listener.tap_io(|stream| {
