@@ -4,14 +4,70 @@
 use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
-use axum::Json;
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::http::HeaderMap;
+use axum::routing::post;
+use axum::{Json, Router};
+use futures_util::FutureExt;
 use hmac::{Hmac, KeyInit, Mac};
-use meshagent_webhooks::{MESHAGENT_SIGNATURE, MeshagentEvent};
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use http::{HeaderValue, Request};
+use http_body_util::BodyExt;
+use meshagent_webhooks::{MESHAGENT_SIGNATURE, MeshagentEvent, MeshagentSignatureLayer};
 use sha2::{Digest, Sha256};
+use tower::ServiceExt;
+use tower::layer::util::Identity;
 
 use super::SECRET;
+
+/// The four routes in one `Router`, for in-process runs: `/plain`, `/identity` (the plain
+/// handler behind tower's `Identity` layer), `/floor` (that route after the two hashes every
+/// verifier computes) and `/layered` (`MeshagentSignatureLayer` + `MeshagentEvent`).
+pub(crate) fn router() -> Router {
+    Router::new()
+        .route("/plain", post(plain))
+        .route("/identity", post(plain).layer(Identity::new()))
+        .route("/floor", post(plain_after_hashes).layer(Identity::new()))
+        .route(
+            "/layered",
+            post(layered).layer(MeshagentSignatureLayer::new(SECRET)),
+        )
+}
+
+/// A POST of `payload` to `path` with the headers MeshAgent sends, in one chunk (as hyper
+/// hands a small body over).
+pub(crate) fn signed_request(
+    path: &str,
+    payload: &Bytes,
+    signature: &HeaderValue,
+) -> Request<Body> {
+    let mut request = Request::post(path)
+        .body(Body::from(payload.clone()))
+        .expect("valid request");
+    let headers = request.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(CONTENT_LENGTH, HeaderValue::from(payload.len()));
+    headers.insert(MESHAGENT_SIGNATURE, signature.clone());
+    request
+}
+
+/// Sends one request through `router` and reads the whole answer, which must be 200.
+pub(crate) fn answer(router: &Router, request: Request<Body>) -> Bytes {
+    let response = router
+        .clone()
+        .oneshot(request)
+        .now_or_never()
+        .expect("nothing here waits")
+        .unwrap_or_else(|never| match never {});
+    assert_eq!(response.status(), 200);
+    response
+        .into_body()
+        .collect()
+        .now_or_never()
+        .expect("the answer is ready")
+        .expect("the answer body")
+        .to_bytes()
+}
 
 /// The route a user would write without this crate: `Json<serde_json::Value>`, answers with
 /// the event name.
