@@ -1,5 +1,6 @@
-//! The handlers of the load benchmark's routes (`examples/load/`), shared with
-//! `benches/route.rs`, which runs the same routes in process.
+//! The load benchmark's routes (`examples/load/`, which builds its own router so that a
+//! calibration can take the layered route's place), and the in-process router, request and
+//! answer that `benches/route.rs` and `examples/route_counts.rs` share.
 
 use std::sync::LazyLock;
 use std::time::{Duration, Instant};

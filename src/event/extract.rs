@@ -67,6 +67,7 @@ mod tests {
     #[test]
     fn json_content_types_are_recognised() {
         assert!(json("application/json"));
+        assert!(json("APPLICATION/Json"));
         assert!(json("Application/JSON; charset=utf-8"));
         assert!(json("application/cloudevents+json"));
         assert!(json("application/CloudEvents+JSON"));
