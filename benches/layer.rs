@@ -24,7 +24,6 @@ use criterion::measurement::WallTime;
 use criterion::{
     BatchSize, BenchmarkGroup, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main,
 };
-use futures_util::FutureExt;
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderValue, Request, Response};
 use http_body::{Body, Frame};
@@ -32,9 +31,9 @@ use http_body_util::{BodyExt, Full, StreamBody};
 use meshagent_webhooks::{
     MESHAGENT_SIGNATURE, MeshagentEvent, MeshagentSignatureLayer, Signer, VerifiedWebhook,
 };
-use tower::{Service, ServiceBuilder, ServiceExt, service_fn};
+use tower::{Service, ServiceBuilder, service_fn};
 
-use common::{ROUNDS, SECRET, SIZES, round_label};
+use common::{ROUNDS, SECRET, SIZES, respond, round_label};
 
 type Chunks = StreamBody<futures_util::stream::Iter<std::vec::IntoIter<ChunkResult>>>;
 type ChunkResult = Result<Frame<Bytes>, Infallible>;
@@ -90,21 +89,6 @@ async fn typed(request: Request<Full<Bytes>>) -> Result<Response<Full<Bytes>>, I
     ))))
 }
 
-/// Runs one request through `service` to completion (every body here is ready at once).
-fn run<S, B, R>(service: &S, request: Request<B>) -> Response<R>
-where
-    S: Service<Request<B>, Response = Response<R>, Error = Infallible> + Clone,
-{
-    let response = service
-        .clone()
-        .oneshot(request)
-        .now_or_never()
-        .expect("no body here ever waits")
-        .unwrap_or_else(|never| match never {});
-    assert_eq!(response.status(), 200);
-    response
-}
-
 /// One round of the plain service against `layered`, on requests made by `make` (outside the
 /// timed part); ids `plain/{label}/r{round}` and `layered/{label}/r{round}`.
 fn plain_against_layered<B, L, R>(
@@ -123,12 +107,16 @@ fn plain_against_layered<B, L, R>(
         let service = service_fn(plain::<B>);
         b.iter_batched(
             make,
-            |request| run(&service, request),
+            |request| respond(&service, request),
             BatchSize::SmallInput,
         );
     });
     group.bench_function(id("layered"), |b| {
-        b.iter_batched(make, |request| run(layered, request), BatchSize::SmallInput);
+        b.iter_batched(
+            make,
+            |request| respond(layered, request),
+            BatchSize::SmallInput,
+        );
     });
 }
 

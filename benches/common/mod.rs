@@ -9,11 +9,15 @@
 
 pub(crate) mod routes;
 
+use std::convert::Infallible;
 use std::time::Duration;
 
 use criterion::Criterion;
+use futures_util::FutureExt;
+use http::{Request, Response};
 use meshagent_webhooks::Signer;
 use serde_json::{Value, json};
+use tower::{Service, ServiceExt};
 
 /// The secret every benchmark signs and verifies with.
 pub(crate) const SECRET: &str = "whsec_bench_5b1f0c9e2d7a4e83b6c4f1a2d9e07c35";
@@ -29,6 +33,22 @@ pub(crate) fn config() -> Criterion {
         .measurement_time(Duration::from_secs(1))
         .sample_size(30)
         .nresamples(20_000)
+}
+
+/// Runs one request through `service` to completion (every body here is in memory, so
+/// nothing waits); the answer must be 200.
+pub(crate) fn respond<S, B, R>(service: &S, request: Request<B>) -> Response<R>
+where
+    S: Service<Request<B>, Response = Response<R>, Error = Infallible> + Clone,
+{
+    let response = service
+        .clone()
+        .oneshot(request)
+        .now_or_never()
+        .expect("nothing here waits")
+        .unwrap_or_else(|never| match never {});
+    assert_eq!(response.status(), 200);
+    response
 }
 
 /// The id suffix of round `round` (0-based).

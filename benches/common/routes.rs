@@ -16,10 +16,9 @@ use http::{HeaderValue, Request};
 use http_body_util::BodyExt;
 use meshagent_webhooks::{MESHAGENT_SIGNATURE, MeshagentEvent, MeshagentSignatureLayer};
 use sha2::{Digest, Sha256};
-use tower::ServiceExt;
 use tower::layer::util::Identity;
 
-use super::SECRET;
+use super::{SECRET, respond};
 
 /// The four routes in one `Router`, for in-process runs: `/plain`, `/identity` (the plain
 /// handler behind tower's `Identity` layer), `/floor` (that route after the two hashes every
@@ -54,14 +53,7 @@ pub(crate) fn signed_request(
 
 /// Sends one request through `router` and reads the whole answer, which must be 200.
 pub(crate) fn answer(router: &Router, request: Request<Body>) -> Bytes {
-    let response = router
-        .clone()
-        .oneshot(request)
-        .now_or_never()
-        .expect("nothing here waits")
-        .unwrap_or_else(|never| match never {});
-    assert_eq!(response.status(), 200);
-    response
+    respond(router, request)
         .into_body()
         .collect()
         .now_or_never()
