@@ -1,13 +1,12 @@
-//! The load benchmark's routes (`examples/load/`, which builds its own router so that a
-//! calibration can take the layered route's place), and the in-process router, request and
-//! answer that `benches/route.rs` and `examples/route_counts.rs` share.
+//! The four routes of the load benchmark (`examples/load/`), and the in-process router,
+//! request and answer that `benches/route.rs` and `examples/route_counts.rs` share.
 
 use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
 use axum::http::HeaderMap;
-use axum::routing::post;
+use axum::routing::{MethodRouter, post};
 use axum::{Json, Router};
 use futures_util::FutureExt;
 use hmac::{Hmac, KeyInit, Mac};
@@ -24,14 +23,17 @@ use super::{SECRET, respond};
 /// handler behind tower's `Identity` layer), `/floor` (that route after the two hashes every
 /// verifier computes) and `/layered` (`MeshagentSignatureLayer` + `MeshagentEvent`).
 pub(crate) fn router() -> Router {
+    router_with(post(layered).layer(MeshagentSignatureLayer::new(SECRET)))
+}
+
+/// The same routes with `at_layered` at `/layered` (the load benchmark's calibrations put
+/// another route there).
+pub(crate) fn router_with(at_layered: MethodRouter) -> Router {
     Router::new()
         .route("/plain", post(plain))
         .route("/identity", post(plain).layer(Identity::new()))
         .route("/floor", post(plain_after_hashes).layer(Identity::new()))
-        .route(
-            "/layered",
-            post(layered).layer(MeshagentSignatureLayer::new(SECRET)),
-        )
+        .route("/layered", at_layered)
 }
 
 /// A POST of `payload` to `path` with the headers MeshAgent sends, in one chunk (as hyper

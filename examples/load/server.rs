@@ -4,16 +4,12 @@
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
 
-use axum::Router;
 use axum::routing::post;
 use axum::serve::ListenerExt;
-use meshagent_webhooks::MeshagentSignatureLayer;
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpListener;
-use tower::layer::util::Identity;
 
-use crate::common::SECRET;
-use crate::common::routes::{layered, plain, plain_after_busy_work, plain_after_hashes};
+use crate::common::routes::{plain_after_busy_work, router, router_with};
 
 /// What the route at `/layered` serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,15 +49,12 @@ pub(crate) fn serve(
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let layered = match calibration {
-            Calibration::None => post(layered).layer(MeshagentSignatureLayer::new(SECRET)),
-            Calibration::BusyNs(nanos) => post(move |value| plain_after_busy_work(nanos, value)),
+        let app = match calibration {
+            Calibration::None => router(),
+            Calibration::BusyNs(nanos) => {
+                router_with(post(move |value| plain_after_busy_work(nanos, value)))
+            }
         };
-        let app = Router::new()
-            .route("/plain", post(plain))
-            .route("/identity", post(plain).layer(Identity::new()))
-            .route("/floor", post(plain_after_hashes).layer(Identity::new()))
-            .route("/layered", layered);
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let port = listener.local_addr()?.port();
         let listener = listener.tap_io(|stream| {
