@@ -69,8 +69,55 @@ pub(crate) struct Medians {
 pub(crate) struct Comparison {
     /// Median of the per-round ratios of requests per second (round i / round i).
     pub(crate) throughput: f64,
+    /// 95% confidence interval of that median ([`median_interval`]).
+    pub(crate) throughput_interval: Option<Interval>,
     /// Median of the per-round differences in server CPU, seconds per request.
     pub(crate) added_cpu: f64,
+    /// 95% confidence interval of that median.
+    pub(crate) added_cpu_interval: Option<Interval>,
+}
+
+/// A confidence interval, lowest and highest value.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Interval {
+    pub(crate) low: f64,
+    pub(crate) high: f64,
+}
+
+impl Interval {
+    fn scaled(self, factor: f64) -> Self {
+        Self {
+            low: self.low * factor,
+            high: self.high * factor,
+        }
+    }
+}
+
+/// What a run says about a goal: met or missed only when the whole interval is on one side.
+pub(crate) fn verdict(interval: Option<Interval>, goal: f64, higher_is_better: bool) -> String {
+    let Some(Interval { low, high }) = interval else {
+        return "not decided: too few rounds for a 95% interval".to_owned();
+    };
+    let (worst, best) = if higher_is_better {
+        (low, high)
+    } else {
+        (high, low)
+    };
+    let met = |value: f64| {
+        if higher_is_better {
+            value >= goal
+        } else {
+            value <= goal
+        }
+    };
+    let decided = if met(worst) {
+        "met"
+    } else if !met(best) {
+        "missed"
+    } else {
+        "not decided by this run"
+    };
+    format!("95% interval {low:.3}–{high:.3}: {decided}")
 }
 
 impl Comparison {
@@ -82,13 +129,15 @@ impl Comparison {
                 .map(|(_, round)| round)
         };
         let pairs = || of(route).zip(of(baseline));
+        let ratios = || pairs().map(|(route, base)| route.per_second / base.per_second);
+        let added = || {
+            pairs().map(|(route, base)| route.server_cpu_per_request - base.server_cpu_per_request)
+        };
         Self {
-            throughput: median(pairs().map(|(route, base)| route.per_second / base.per_second)),
-            added_cpu: median(
-                pairs().map(|(route, base)| {
-                    route.server_cpu_per_request - base.server_cpu_per_request
-                }),
-            ),
+            throughput: median(ratios()),
+            throughput_interval: median_interval(ratios()),
+            added_cpu: median(added()),
+            added_cpu_interval: median_interval(added()),
         }
     }
 }
@@ -134,15 +183,31 @@ impl Summary {
         &self.comparisons[index.unwrap_or_else(|| unreachable!("only listed pairs are asked"))]
     }
 
+    /// Added server CPU per request of `route` over the plain route, in SHA-256 passes over the
+    /// body (timed in this run), with its interval.
+    pub(crate) fn added_in_sha256_passes(&self, route: Route) -> (f64, Option<Interval>) {
+        let comparison = self.comparison(route, Route::Plain);
+        (
+            comparison.added_cpu / self.sha256,
+            comparison
+                .added_cpu_interval
+                .map(|interval| interval.scaled(1.0 / self.sha256)),
+        )
+    }
+
     pub(crate) fn print_ratios(&self) {
         for ((route, baseline), comparison) in COMPARISONS.into_iter().zip(&self.comparisons) {
             let (ours, theirs) = (self.medians(route), self.medians(baseline));
             println!(
-                "{}: {}/{} requests/s = {:.3} (median of per-round ratios); server CPU per request {:.2} → {:.2} µs ({:+.2} µs, ×{:.3})",
+                "{}: {}/{} requests/s = {:.3} (median of per-round ratios; 95% interval {}); server CPU per request {:.2} → {:.2} µs ({:+.2} µs, ×{:.3})",
                 self.label,
                 route.label(),
                 baseline.label(),
                 comparison.throughput,
+                comparison.throughput_interval.map_or_else(
+                    || "n/a".to_owned(),
+                    |i| format!("{:.3}–{:.3}", i.low, i.high)
+                ),
                 theirs.cpu * 1e6,
                 ours.cpu * 1e6,
                 comparison.added_cpu * 1e6,
@@ -154,12 +219,16 @@ impl Summary {
             return;
         }
         for route in [Route::Layered, Route::Floor] {
+            let (passes, interval) = self.added_in_sha256_passes(route);
             println!(
-                "{}: added CPU per request ({} − plain) = {:.2}× one SHA-256 pass over the body ({:.2} µs, timed in this run)",
+                "{}: added CPU per request ({} − plain) = {passes:.2}× one SHA-256 pass over the body ({:.2} µs, timed in this run; 95% interval {})",
                 self.label,
                 route.label(),
-                self.comparison(route, Route::Plain).added_cpu / self.sha256,
                 self.sha256 * 1e6,
+                interval.map_or_else(
+                    || "n/a".to_owned(),
+                    |i| format!("{:.2}–{:.2}", i.low, i.high)
+                ),
             );
         }
     }
@@ -175,6 +244,33 @@ pub(crate) fn median(values: impl Iterator<Item = f64>) -> f64 {
     }
 }
 
+/// A distribution-free 95% confidence interval for the median of `values`: the k-th smallest
+/// and the k-th largest value, k the largest rank with P(B < k) ≤ 2.5% for B ~ Binomial(n, ½)
+/// (each value falls below the median with probability ½). `None` for fewer than 6 values,
+/// too few for 95%. It assumes the rounds are independent; a machine that changes speed for a
+/// whole run moves the interval with it, which is why runs are repeated.
+pub(crate) fn median_interval(values: impl Iterator<Item = f64>) -> Option<Interval> {
+    let mut values: Vec<f64> = values.collect();
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    let mut below = 0.0; // P(B < k)
+    let mut ln_p = -(n as f64) * std::f64::consts::LN_2; // ln P(B = k)
+    let mut k = 0;
+    while k < n {
+        let p = ln_p.exp();
+        if below + p > 0.025 {
+            break;
+        }
+        below += p;
+        k += 1;
+        ln_p += ((n - k + 1) as f64 / k as f64).ln();
+    }
+    (k >= 1).then(|| Interval {
+        low: values[k - 1],
+        high: values[n - k],
+    })
+}
+
 /// Median time of one SHA-256 pass over `body` (seconds), over a few passes.
 pub(crate) fn time_sha256(body: &[u8]) -> f64 {
     let passes = (64 * 1024 * 1024 / body.len().max(1)).clamp(5, 10_000);
@@ -183,4 +279,45 @@ pub(crate) fn time_sha256(body: &[u8]) -> f64 {
         std::hint::black_box(Sha256::digest(std::hint::black_box(body)));
         started.elapsed().as_secs_f64()
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn interval_of(values: &[f64]) -> Option<(f64, f64)> {
+        median_interval(values.iter().copied()).map(|i| (i.low, i.high))
+    }
+
+    #[test]
+    fn median_interval_uses_the_binomial_ranks() {
+        // n = 31: P(B ≤ 9) = 1.5% and P(B ≤ 10) = 3.5%, so the 10th and 22nd values.
+        let values: Vec<f64> = (1..=31).rev().map(f64::from).collect();
+        assert_eq!(interval_of(&values), Some((10.0, 22.0)));
+        // n = 6: P(B = 0) = 1.6%, P(B ≤ 1) = 10.9%: the extremes.
+        assert_eq!(
+            interval_of(&[3.0, 1.0, 6.0, 2.0, 5.0, 4.0]),
+            Some((1.0, 6.0))
+        );
+        // n = 5: P(B = 0) = 3.1% > 2.5%: no 95% interval.
+        assert_eq!(interval_of(&[1.0, 2.0, 3.0, 4.0, 5.0]), None);
+        // Large n does not underflow: 2^-2000 is 0 in f64, yet the ranks are found.
+        let many: Vec<f64> = (0..2000).map(f64::from).collect();
+        let (low, high) = interval_of(&many).unwrap();
+        assert!(
+            (950.0..=960.0).contains(&low) && high == 1999.0 - low,
+            "{low}–{high}"
+        );
+    }
+
+    #[test]
+    fn a_verdict_needs_the_whole_interval_on_one_side() {
+        let interval = |low, high| Some(Interval { low, high });
+        assert!(verdict(interval(0.951, 0.99), 0.95, true).ends_with(": met"));
+        assert!(verdict(interval(0.90, 0.949), 0.95, true).ends_with(": missed"));
+        assert!(verdict(interval(0.92, 0.98), 0.95, true).ends_with(": not decided by this run"));
+        assert!(verdict(interval(0.8, 1.05), 1.1, false).ends_with(": met"));
+        assert!(verdict(interval(1.11, 1.3), 1.1, false).ends_with(": missed"));
+        assert!(verdict(None, 0.95, true).starts_with("not decided"));
+    }
 }
