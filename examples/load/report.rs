@@ -91,6 +91,14 @@ impl Interval {
             high: self.high * factor,
         }
     }
+
+    /// `low–high` with `decimals` places, or `n/a` when there is no interval.
+    fn text(interval: Option<Self>, decimals: usize) -> String {
+        interval.map_or_else(
+            || "n/a".to_owned(),
+            |Self { low, high }| format!("{low:.decimals$}–{high:.decimals$}"),
+        )
+    }
 }
 
 /// What a run says about a goal: met or missed only when the whole interval is on one side.
@@ -117,7 +125,7 @@ pub(crate) fn verdict(interval: Option<Interval>, goal: f64, higher_is_better: b
     } else {
         "not decided by this run"
     };
-    format!("95% interval {low:.3}–{high:.3}: {decided}")
+    format!("95% interval {}: {decided}", Interval::text(interval, 3))
 }
 
 impl Comparison {
@@ -204,10 +212,7 @@ impl Summary {
                 route.label(),
                 baseline.label(),
                 comparison.throughput,
-                comparison.throughput_interval.map_or_else(
-                    || "n/a".to_owned(),
-                    |i| format!("{:.3}–{:.3}", i.low, i.high)
-                ),
+                Interval::text(comparison.throughput_interval, 3),
                 theirs.cpu * 1e6,
                 ours.cpu * 1e6,
                 comparison.added_cpu * 1e6,
@@ -225,10 +230,7 @@ impl Summary {
                 self.label,
                 route.label(),
                 self.sha256 * 1e6,
-                interval.map_or_else(
-                    || "n/a".to_owned(),
-                    |i| format!("{:.2}–{:.2}", i.low, i.high)
-                ),
+                Interval::text(interval, 2),
             );
         }
     }
