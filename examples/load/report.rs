@@ -102,6 +102,8 @@ impl Interval {
 }
 
 /// What a run says about a goal: met or missed only when the whole interval is on one side.
+/// The interval is printed to four places, so that an end just short of the goal does not
+/// read as the goal itself.
 pub(crate) fn verdict(interval: Option<Interval>, goal: f64, higher_is_better: bool) -> String {
     let Some(Interval { low, high }) = interval else {
         return "not decided: too few rounds for a 95% interval".to_owned();
@@ -125,7 +127,7 @@ pub(crate) fn verdict(interval: Option<Interval>, goal: f64, higher_is_better: b
     } else {
         "not decided by this run"
     };
-    format!("95% interval {}: {decided}", Interval::text(interval, 3))
+    format!("95% interval {}: {decided}", Interval::text(interval, 4))
 }
 
 impl Comparison {
@@ -313,6 +315,42 @@ mod tests {
     }
 
     #[test]
+    fn added_cpu_is_counted_in_sha256_passes_with_its_interval() {
+        let comparison = |added_cpu| Comparison {
+            throughput: 1.0,
+            throughput_interval: None,
+            added_cpu,
+            added_cpu_interval: Some(Interval {
+                low: added_cpu / 2.0,
+                high: added_cpu * 2.0,
+            }),
+        };
+        // Layered − plain: 600 µs; floor − plain: 900 µs; one pass: 400 µs.
+        let summary = Summary {
+            label: "1 MiB",
+            bytes: 1 << 20,
+            medians: [Medians {
+                per_second: 1.0,
+                cpu: 1.0,
+            }; 4],
+            comparisons: COMPARISONS.map(|(route, _)| {
+                comparison(match route {
+                    Route::Layered => 600e-6,
+                    Route::Floor => 900e-6,
+                    _ => 0.0,
+                })
+            }),
+            sha256: 400e-6,
+        };
+        let (passes, interval) = summary.added_in_sha256_passes(Route::Layered);
+        assert!((passes - 1.5).abs() < 1e-9, "{passes}");
+        let interval = interval.unwrap();
+        assert!((interval.low - 0.75).abs() < 1e-9 && (interval.high - 3.0).abs() < 1e-9);
+        let (floor, _) = summary.added_in_sha256_passes(Route::Floor);
+        assert!((floor - 2.25).abs() < 1e-9, "{floor}");
+    }
+
+    #[test]
     fn a_verdict_needs_the_whole_interval_on_one_side() {
         let interval = |low, high| Some(Interval { low, high });
         assert!(verdict(interval(0.951, 0.99), 0.95, true).ends_with(": met"));
@@ -320,6 +358,12 @@ mod tests {
         assert!(verdict(interval(0.92, 0.98), 0.95, true).ends_with(": not decided by this run"));
         assert!(verdict(interval(0.8, 1.05), 1.1, false).ends_with(": met"));
         assert!(verdict(interval(1.11, 1.3), 1.1, false).ends_with(": missed"));
+        assert!(verdict(interval(1.0, 1.2), 1.1, false).ends_with(": not decided by this run"));
+        // Four places: an upper end of 0.9496 (a real run's) does not read as 0.950.
+        assert_eq!(
+            verdict(interval(0.919, 0.9496), 0.95, true),
+            "95% interval 0.9190–0.9496: missed"
+        );
         assert!(verdict(None, 0.95, true).starts_with("not decided"));
     }
 }
