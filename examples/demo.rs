@@ -25,10 +25,10 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
-/// Remembers which handler method each delivery reached.
-#[derive(Default)]
+/// Remembers which handler method each delivery reached (clones share what they remember).
+#[derive(Default, Clone)]
 struct Recorder {
-    reached: Mutex<Vec<&'static str>>,
+    reached: Arc<Mutex<Vec<&'static str>>>,
 }
 
 impl Recorder {
@@ -74,16 +74,17 @@ struct Outcome {
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     let secret = throwaway_secret();
-    let recorder = Arc::new(Recorder::default());
+    let recorder = Recorder::default();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}/webhook", listener.local_addr()?);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(
-        WebhookServer::new(recorder.clone())
-            .with_secret(secret.as_str())
-            .serve_with_shutdown(listener, async move {
+        WebhookServer::new(recorder.clone()).with_secret(secret.as_str()).serve_with_shutdown(
+            listener,
+            async move {
                 let _ = stopped.await;
-            }),
+            },
+        ),
     );
     println!("WebhookServer listening on {url}\n");
 
@@ -101,14 +102,8 @@ async fn main() -> Result<(), Error> {
             "room.call",
             json!({"room_name": "standup", "room_url": "wss://example/rooms/standup", "token": "participant-token"}),
         ),
-        (
-            "storage.file.updated",
-            json!({"path": "notes.md", "participant_id": "p-1"}),
-        ),
-        (
-            "storage.file.deleted",
-            json!({"path": "old.md", "participant_id": "p-1"}),
-        ),
+        ("storage.file.updated", json!({"path": "notes.md", "participant_id": "p-1"})),
+        ("storage.file.deleted", json!({"path": "old.md", "participant_id": "p-1"})),
         (
             "storage.file.moved",
             json!({"source_path": "a.md", "destination_path": "b.md", "participant_id": "p-1"}),
@@ -139,28 +134,17 @@ async fn main() -> Result<(), Error> {
     let _ = stop.send(());
     server.await??;
 
-    println!(
-        "     {:<24} {:>8} {:>4}  handled by / reason",
-        "delivery", "expected", "got"
-    );
+    println!("     {:<24} {:>8} {:>4}  handled by / reason", "delivery", "expected", "got");
     let mut failures = 0;
     for outcome in &outcomes {
-        let mark = if outcome.got == outcome.expected {
-            "ok"
-        } else {
-            "FAIL"
-        };
+        let mark = if outcome.got == outcome.expected { "ok" } else { "FAIL" };
         failures += usize::from(outcome.got != outcome.expected);
         println!(
             "{mark:<4} {:<24} {:>8} {:>4}  {}",
             outcome.case, outcome.expected, outcome.got, outcome.detail
         );
     }
-    println!(
-        "\n{} of {} answers as expected",
-        outcomes.len() - failures,
-        outcomes.len()
-    );
+    println!("\n{} of {} answers as expected", outcomes.len() - failures, outcomes.len());
     if failures > 0 {
         std::process::exit(1);
     }
@@ -178,17 +162,9 @@ async fn post(
     let response = client.request(request).await?;
     let got = response.status().as_u16();
     let body = response.into_body().collect().await?.to_bytes();
-    let detail = if got == 200 {
-        recorder.take()
-    } else {
-        String::from_utf8_lossy(&body).into_owned()
-    };
-    Ok(Outcome {
-        case: case.to_owned(),
-        expected,
-        got,
-        detail,
-    })
+    let detail =
+        if got == 200 { recorder.take() } else { String::from_utf8_lossy(&body).into_owned() };
+    Ok(Outcome { case: case.to_owned(), expected, got, detail })
 }
 
 /// `room.call` as MeshAgent delivers it to a websocket: a GET upgrade with the signed payload
@@ -199,10 +175,7 @@ async fn websocket_call(url: &str, signer: &Signer, recorder: &Recorder) -> Resu
     let mut request = url.replacen("http://", "ws://", 1).into_client_request()?;
     let headers = request.headers_mut();
     headers.insert("meshagent-webhook", payload.parse()?);
-    headers.insert(
-        "meshagent-signature",
-        signer.signature_header(payload.as_bytes()).parse()?,
-    );
+    headers.insert("meshagent-signature", signer.signature_header(payload.as_bytes()).parse()?);
 
     let (mut socket, response) = tokio_tungstenite::connect_async(request).await?;
     let first = tokio::time::timeout(Duration::from_secs(5), socket.next()).await?;
@@ -221,9 +194,7 @@ async fn websocket_call(url: &str, signer: &Signer, recorder: &Recorder) -> Resu
 /// A secret for this run only, from the standard library's per-process random keys. Use a
 /// real secret from MeshAgent in production.
 fn throwaway_secret() -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |time| time.as_nanos());
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |time| time.as_nanos());
     let mut secret = String::from("whsec_demo_");
     for _ in 0..2 {
         let mut hasher = RandomState::new().build_hasher();

@@ -35,9 +35,7 @@ async fn webhook(event: MeshagentEvent) -> Json<Value> {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt()
-        .with_env_filter("info,tower_http=debug")
-        .init();
+    tracing_subscriber::fmt().with_env_filter("info,tower_http=debug").init();
 
     // Fail now, not on the first request, when MESHAGENT_WEBHOOK_SECRET is missing.
     let signature = MeshagentSignatureLayer::try_from_env().unwrap_or_else(|error| {
@@ -65,11 +63,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 // Compresses responses only: safe.
                 .layer(CompressionLayer::new())
                 // Adds headers only: safe. (MeshAgent is not a browser; CORS is for the app.)
-                .layer(
-                    CorsLayer::new()
-                        .allow_origin(Any)
-                        .allow_methods([Method::GET]),
-                ),
+                .layer(CorsLayer::new().allow_origin(Any).allow_methods([Method::GET])),
             // NOT here: `RequestDecompressionLayer`, or anything else that rewrites request
             // bodies. Placed app-wide it would run before the signature layer, which would then
             // hash other bytes than MeshAgent signed and answer 401 to every webhook. If other

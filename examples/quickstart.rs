@@ -1,7 +1,7 @@
 //! Run with: `MESHAGENT_WEBHOOK_SECRET=whsec_... cargo run --example quickstart`
 //!
-//! The smallest receiving app: one route, the signature layer, a typed event. Listens on
-//! http://127.0.0.1:3000/webhook.
+//! The smallest receiving app: one route with the signature layer and a typed event. Listens
+//! on http://127.0.0.1:3000/webhook.
 
 use axum::{Router, routing::post};
 use meshagent_webhooks::{MeshagentEvent, MeshagentSignatureLayer};
@@ -17,11 +17,11 @@ async fn handle(event: MeshagentEvent) {
 
 #[tokio::main]
 async fn main() {
-    tracing_subscriber::fmt::init(); // shows the layer's error if the secret is missing
+    tracing_subscriber::fmt::init(); // shows refused webhooks, and a missing secret
 
-    let app = Router::new()
-        .route("/webhook", post(handle))
-        .layer(MeshagentSignatureLayer::from_env());
+    // On the route, not the whole router: other paths keep their 404 and 405.
+    let webhook = post(handle).layer(MeshagentSignatureLayer::from_env());
+    let app = Router::new().route("/webhook", webhook);
 
     let listener = TcpListener::bind("127.0.0.1:3000").await.unwrap();
     axum::serve(listener, app).await.unwrap();

@@ -12,6 +12,7 @@ mod secret;
 pub mod server;
 pub mod signature;
 mod signer;
+mod telemetry;
 
 use http::HeaderName;
 
@@ -20,11 +21,11 @@ pub use event::{
     StorageFileMoved, StorageFileUpdated, UnknownEvent,
 };
 pub use rejection::{
-    BodyReadFailed, DigestMismatch, DuplicatePayloadHeader, EventRejection, InvalidEvent,
-    InvalidJwt, InvalidRequestBody, MissingSignature, MissingSignatureLayer, PayloadTooLarge,
-    SecretNotConfigured, SignatureRejection, UnsupportedContentType,
+    BodyReadFailed, BodyTimeout, DigestMismatch, DuplicatePayloadHeader, EventRejection,
+    InvalidEvent, InvalidJwt, InvalidRequestBody, MissingSignature, MissingSignatureLayer,
+    PayloadTooLarge, Rejection, SecretNotConfigured, SignatureRejection, UnsupportedContentType,
 };
-pub use secret::{ConfigError, SECRET_ENV_VAR, WebhookSecret};
+pub use secret::{ConfigError, PREVIOUS_SECRET_ENV_VAR, SECRET_ENV_VAR, WebhookSecret};
 #[cfg(feature = "server")]
 pub use server::{HandlerError, ServerError, WebhookHandler, WebhookServer};
 pub use signature::{
@@ -34,20 +35,8 @@ pub use signature::{
 pub use signer::{Forgery, Signer};
 
 /// `Meshagent-Signature`: the header carrying `Bearer <jwt>`.
-///
-/// # Example
-///
-/// ```
-/// assert_eq!(meshagent_webhooks::MESHAGENT_SIGNATURE, "meshagent-signature");
-/// ```
 pub const MESHAGENT_SIGNATURE: HeaderName = HeaderName::from_static("meshagent-signature");
 
 /// `Meshagent-Webhook`: the header that carries the payload in header-payload and websocket
 /// deliveries (it then replaces the body).
-///
-/// # Example
-///
-/// ```
-/// assert_eq!(meshagent_webhooks::MESHAGENT_WEBHOOK, "meshagent-webhook");
-/// ```
 pub const MESHAGENT_WEBHOOK: HeaderName = HeaderName::from_static("meshagent-webhook");

@@ -1,10 +1,25 @@
-//! Rejections: why a request was refused, each with a fixed status and message.
+//! Rejections: why a request was refused, each with a fixed status, kind and message.
 //!
 //! [`SignatureRejection`] comes from [`MeshagentSignatureLayer`](crate::MeshagentSignatureLayer),
-//! [`EventRejection`] from the [`MeshagentEvent`](crate::MeshagentEvent) extractor. Every variant
-//! wraps a struct named for the failure; each has [`status`](InvalidJwt::status) and
-//! [`body_text`](InvalidJwt::body_text). The body text never contains the secret, the token, the
-//! payload or the expected digest.
+//! [`EventRejection`] from the [`MeshagentEvent`](crate::MeshagentEvent) extractor, and
+//! [`Rejection`] is either, for code that handles both (the layer's
+//! [`with_rejection_response`](crate::MeshagentSignatureLayer::with_rejection_response) hook,
+//! [`SignatureVerifier::verify_event`](crate::SignatureVerifier::verify_event)). Every variant
+//! wraps a struct named for the failure. The body text never contains the secret, the token,
+//! the payload or the expected digest.
+//!
+//! # Example
+//!
+//! ```
+//! use http::StatusCode;
+//! use meshagent_webhooks::{SignatureRejection, SignatureVerifier};
+//!
+//! let rejection = SignatureVerifier::new("whsec_example").verify(None, b"{}").unwrap_err();
+//! assert!(matches!(rejection, SignatureRejection::MissingSignature(_)));
+//! assert_eq!(rejection.status(), StatusCode::UNAUTHORIZED);
+//! assert_eq!(rejection.kind(), "missing_signature");
+//! assert_eq!(rejection.body_text(), "missing signature");
+//! ```
 
 use std::borrow::Cow;
 use std::fmt;
@@ -13,16 +28,10 @@ use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
 use http_body_util::Full;
 
-/// Defines one rejection struct: fixed status and message, an optional static-or-built detail
-/// that is shown in `Display` always and in the body only when `detail_in_body` is true.
+/// One rejection struct: a fixed status, kind and message, and an optional detail that is
+/// always in `Display` and logs, and in the body only when `detail_in_body` is true.
 macro_rules! define_rejection {
-    (
-        #[status = $status:ident]
-        #[message = $message:literal]
-        #[detail_in_body = $detail_in_body:literal]
-        $(#[$meta:meta])*
-        pub struct $name:ident;
-    ) => {
+    ($(#[$meta:meta])* $name:ident: $status:ident, $kind:literal, $message:literal, detail_in_body = $in_body:literal) => {
         $(#[$meta])*
         #[derive(Debug, Clone, PartialEq, Eq)]
         #[non_exhaustive]
@@ -42,63 +51,28 @@ macro_rules! define_rejection {
             }
 
             /// The HTTP status this rejection answers with.
-            ///
-            /// # Example
-            ///
-            /// ```
-            /// use meshagent_webhooks::{SignatureRejection, SignatureVerifier};
-            ///
-            /// let rejection = SignatureVerifier::new("k").verify(None, b"{}").unwrap_err();
-            /// let SignatureRejection::MissingSignature(missing) = rejection else { unreachable!() };
-            /// assert_eq!(missing.status(), http::StatusCode::UNAUTHORIZED);
-            /// ```
             pub fn status(&self) -> StatusCode {
                 StatusCode::$status
             }
 
+            /// A stable `snake_case` name for the failure, for metrics and logs.
+            pub fn kind(&self) -> &'static str {
+                $kind
+            }
+
             /// The fixed reason, without detail.
-            ///
-            /// # Example
-            ///
-            /// ```
-            /// use meshagent_webhooks::{SignatureRejection, SignatureVerifier};
-            ///
-            /// let rejection = SignatureVerifier::new("k").verify(None, b"{}").unwrap_err();
-            /// let SignatureRejection::MissingSignature(missing) = rejection else { unreachable!() };
-            /// assert_eq!(missing.message(), "missing signature");
-            /// ```
             pub fn message(&self) -> &'static str {
                 $message
             }
 
             /// What exactly failed, when known (never secret material or payload content).
-            ///
-            /// # Example
-            ///
-            /// ```
-            /// use meshagent_webhooks::{SignatureRejection, SignatureVerifier};
-            ///
-            /// let rejection = SignatureVerifier::new("k").verify(Some(b"Bearer a.b"), b"{}").unwrap_err();
-            /// let SignatureRejection::InvalidJwt(invalid) = rejection else { unreachable!() };
-            /// assert_eq!(invalid.detail(), Some("token does not have three segments"));
-            /// ```
             pub fn detail(&self) -> Option<&str> {
                 self.detail.as_deref()
             }
 
             /// The plain-text response body.
-            ///
-            /// # Example
-            ///
-            /// ```
-            /// use meshagent_webhooks::{SignatureRejection, SignatureVerifier};
-            ///
-            /// let rejection = SignatureVerifier::new("k").verify(None, b"{}").unwrap_err();
-            /// let SignatureRejection::MissingSignature(missing) = rejection else { unreachable!() };
-            /// assert_eq!(missing.body_text(), "missing signature");
-            /// ```
             pub fn body_text(&self) -> String {
-                match (&self.detail, $detail_in_body) {
+                match (&self.detail, $in_body) {
                     (Some(detail), true) => format!("{}: {}", $message, detail),
                     _ => $message.to_owned(),
                 }
@@ -119,237 +93,124 @@ macro_rules! define_rejection {
 }
 
 define_rejection! {
-    #[status = INTERNAL_SERVER_ERROR]
-    #[message = "webhook secret is not configured"]
-    #[detail_in_body = false]
     /// No usable secret: `MESHAGENT_WEBHOOK_SECRET` unset or empty, or an empty secret given.
     /// The layer fails closed: 500 on every request.
-    pub struct SecretNotConfigured;
+    SecretNotConfigured: INTERNAL_SERVER_ERROR, "secret_not_configured",
+        "webhook secret is not configured", detail_in_body = false
 }
 
 define_rejection! {
-    #[status = UNAUTHORIZED]
-    #[message = "missing signature"]
-    #[detail_in_body = false]
     /// No `Meshagent-Signature` header, more than one, or a value that does not start with
-    /// exactly `Bearer ` (capital B, one space).
-    pub struct MissingSignature;
+    /// exactly `Bearer ` (capital B, one space); the body says which.
+    MissingSignature: UNAUTHORIZED, "missing_signature", "missing signature",
+        detail_in_body = true
 }
 
 define_rejection! {
-    #[status = UNAUTHORIZED]
-    #[message = "invalid jwt"]
-    #[detail_in_body = false]
     /// The token is malformed, not HS256, signed with another secret, fails a registered-claim
     /// check (`exp`, `nbf`, `iat`, `aud`, `sub`, `jti`) or has no string `sha256` claim.
     /// The detail (in `Display` and logs, not in the body) names the check that failed.
-    pub struct InvalidJwt;
+    InvalidJwt: UNAUTHORIZED, "invalid_jwt", "invalid jwt", detail_in_body = false
 }
 
 define_rejection! {
-    #[status = UNAUTHORIZED]
-    #[message = "signature does not match payload"]
-    #[detail_in_body = false]
     /// The token is valid but its `sha256` claim is not the lowercase hex SHA-256 of the payload
     /// bytes received: the payload was changed after signing, or the token belongs to another.
-    pub struct DigestMismatch;
+    DigestMismatch: UNAUTHORIZED, "digest_mismatch", "signature does not match payload",
+        detail_in_body = false
 }
 
 define_rejection! {
-    #[status = PAYLOAD_TOO_LARGE]
-    #[message = "payload too large"]
-    #[detail_in_body = false]
-    /// The body is larger than the layer's limit (`Content-Length` or counted while reading).
-    pub struct PayloadTooLarge;
+    /// The payload (body or `Meshagent-Webhook` header) is larger than the layer's limit, or an
+    /// outer body limit cut the body off.
+    PayloadTooLarge: PAYLOAD_TOO_LARGE, "payload_too_large", "payload too large",
+        detail_in_body = false
 }
 
 define_rejection! {
-    #[status = BAD_REQUEST]
-    #[message = "failed to read request body"]
-    #[detail_in_body = false]
+    /// The body did not arrive within the layer's body timeout.
+    BodyTimeout: REQUEST_TIMEOUT, "body_timeout", "request body timed out",
+        detail_in_body = false
+}
+
+define_rejection! {
     /// The body could not be read (the client went away or sent a broken stream).
-    pub struct BodyReadFailed;
+    BodyReadFailed: BAD_REQUEST, "body_read_failed", "failed to read request body",
+        detail_in_body = false
 }
 
 define_rejection! {
-    #[status = BAD_REQUEST]
-    #[message = "multiple Meshagent-Webhook headers"]
-    #[detail_in_body = false]
     /// More than one `Meshagent-Webhook` header: which one was signed is ambiguous.
-    pub struct DuplicatePayloadHeader;
+    DuplicatePayloadHeader: BAD_REQUEST, "duplicate_payload_header",
+        "multiple Meshagent-Webhook headers", detail_in_body = false
 }
 
 define_rejection! {
-    #[status = INTERNAL_SERVER_ERROR]
-    #[message = "MeshagentEvent needs MeshagentSignatureLayer: no verified payload in the request (is the layer applied to this route?)"]
-    #[detail_in_body = false]
     /// The extractor ran on a request that did not pass through
     /// [`MeshagentSignatureLayer`](crate::MeshagentSignatureLayer).
-    pub struct MissingSignatureLayer;
+    MissingSignatureLayer: INTERNAL_SERVER_ERROR, "missing_signature_layer",
+        "MeshagentEvent needs MeshagentSignatureLayer: no verified payload in the request (is the layer applied to this route?)",
+        detail_in_body = false
 }
 
 define_rejection! {
-    #[status = UNSUPPORTED_MEDIA_TYPE]
-    #[message = "expected request with `Content-Type: application/json`"]
-    #[detail_in_body = false]
     /// A body payload without a JSON `Content-Type` (`application/json` or `application/*+json`).
-    pub struct UnsupportedContentType;
+    UnsupportedContentType: UNSUPPORTED_MEDIA_TYPE, "unsupported_content_type",
+        "expected request with `Content-Type: application/json`", detail_in_body = false
 }
 
 define_rejection! {
-    #[status = BAD_REQUEST]
-    #[message = "invalid request body"]
-    #[detail_in_body = false]
-    /// The verified payload is not JSON, or not a JSON object.
-    pub struct InvalidRequestBody;
+    /// The verified payload is not JSON, not a JSON object, or holds a value JSON cannot carry
+    /// without loss (`NaN`, `Infinity`, an integer beyond 64 bits); the body says which.
+    InvalidRequestBody: BAD_REQUEST, "invalid_request_body", "invalid request body",
+        detail_in_body = true
 }
 
 define_rejection! {
-    #[status = UNPROCESSABLE_ENTITY]
-    #[message = "invalid event"]
-    #[detail_in_body = true]
     /// The payload is an object but not a valid event: `event` missing or not a string, or the
     /// `data` of a known event lacks a required string field. The detail names the event and
     /// field, never their values.
-    pub struct InvalidEvent;
+    InvalidEvent: UNPROCESSABLE_ENTITY, "invalid_event", "invalid event", detail_in_body = true
 }
 
-/// Why [`MeshagentSignatureLayer`](crate::MeshagentSignatureLayer) refused a request.
-///
-/// The default response is `status` with the plain-text [`body_text`](Self::body_text); replace it
-/// with [`with_rejection_response`](crate::MeshagentSignatureLayer::with_rejection_response). The
-/// rejection is also put in the response extensions.
-///
-/// # Example
-///
-/// ```
-/// use http::StatusCode;
-/// use meshagent_webhooks::{SignatureRejection, SignatureVerifier};
-///
-/// let verifier = SignatureVerifier::new("whsec_example");
-/// let rejection = verifier.verify(None, b"{}").unwrap_err();
-/// assert!(matches!(rejection, SignatureRejection::MissingSignature(_)));
-/// assert_eq!(rejection.status(), StatusCode::UNAUTHORIZED);
-/// assert_eq!(rejection.body_text(), "missing signature");
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum SignatureRejection {
-    /// See [`SecretNotConfigured`].
-    SecretNotConfigured(SecretNotConfigured),
-    /// See [`MissingSignature`].
-    MissingSignature(MissingSignature),
-    /// See [`InvalidJwt`].
-    InvalidJwt(InvalidJwt),
-    /// See [`DigestMismatch`].
-    DigestMismatch(DigestMismatch),
-    /// See [`PayloadTooLarge`].
-    PayloadTooLarge(PayloadTooLarge),
-    /// See [`BodyReadFailed`].
-    BodyReadFailed(BodyReadFailed),
-    /// See [`DuplicatePayloadHeader`].
-    DuplicatePayloadHeader(DuplicatePayloadHeader),
-}
-
-/// Why the [`MeshagentEvent`](crate::MeshagentEvent) extractor refused a request.
-///
-/// # Example
-///
-/// ```
-/// use http::StatusCode;
-/// use meshagent_webhooks::{EventRejection, MeshagentEvent};
-///
-/// let rejection = MeshagentEvent::from_json(br#"{"data": {}}"#).unwrap_err();
-/// assert!(matches!(rejection, EventRejection::InvalidEvent(_)));
-/// assert_eq!(rejection.status(), StatusCode::UNPROCESSABLE_ENTITY);
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum EventRejection {
-    /// See [`MissingSignatureLayer`].
-    MissingSignatureLayer(MissingSignatureLayer),
-    /// See [`UnsupportedContentType`].
-    UnsupportedContentType(UnsupportedContentType),
-    /// See [`InvalidRequestBody`].
-    InvalidRequestBody(InvalidRequestBody),
-    /// See [`InvalidEvent`].
-    InvalidEvent(InvalidEvent),
-}
-
-/// Forwards the shared accessors of a rejection enum to its variants, and adds `From`,
-/// `Display`, `Error::source` and the plain-text response.
+/// A rejection enum: one variant per failure, each wrapping a type with the accessors above.
 macro_rules! composite_rejection {
-    ($name:ident { $($variant:ident),+ $(,)? }) => {
+    ($(#[$meta:meta])* $name:ident { $($(#[$variant_meta:meta])* $variant:ident($inner:ty)),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        #[non_exhaustive]
+        pub enum $name {
+            $($(#[$variant_meta])* $variant($inner),)+
+        }
+
         impl $name {
             /// The HTTP status of this rejection.
-            ///
-            /// # Example
-            ///
-            /// ```
-            /// use meshagent_webhooks::MeshagentEvent;
-            ///
-            /// let rejection = MeshagentEvent::from_json(b"[]").unwrap_err();
-            /// assert_eq!(rejection.status(), http::StatusCode::BAD_REQUEST);
-            /// ```
             pub fn status(&self) -> StatusCode {
                 match self { $(Self::$variant(inner) => inner.status(),)+ }
             }
 
+            /// A stable `snake_case` name for the failure, for metrics and logs.
+            pub fn kind(&self) -> &'static str {
+                match self { $(Self::$variant(inner) => inner.kind(),)+ }
+            }
+
             /// The fixed reason, without detail.
-            ///
-            /// # Example
-            ///
-            /// ```
-            /// use meshagent_webhooks::MeshagentEvent;
-            ///
-            /// let rejection = MeshagentEvent::from_json(b"[]").unwrap_err();
-            /// assert_eq!(rejection.message(), "invalid request body");
-            /// ```
             pub fn message(&self) -> &'static str {
                 match self { $(Self::$variant(inner) => inner.message(),)+ }
             }
 
             /// What exactly failed, when known.
-            ///
-            /// # Example
-            ///
-            /// ```
-            /// use meshagent_webhooks::MeshagentEvent;
-            ///
-            /// let rejection = MeshagentEvent::from_json(b"[]").unwrap_err();
-            /// assert_eq!(rejection.detail(), Some("payload is not a JSON object"));
-            /// ```
             pub fn detail(&self) -> Option<&str> {
                 match self { $(Self::$variant(inner) => inner.detail(),)+ }
             }
 
             /// The plain-text response body.
-            ///
-            /// # Example
-            ///
-            /// ```
-            /// use meshagent_webhooks::MeshagentEvent;
-            ///
-            /// let rejection = MeshagentEvent::from_json(b"[]").unwrap_err();
-            /// assert_eq!(rejection.body_text(), "invalid request body");
-            /// ```
             pub fn body_text(&self) -> String {
                 match self { $(Self::$variant(inner) => inner.body_text(),)+ }
             }
 
-            /// The default response: the status and the plain-text body, with this rejection
-            /// in the response extensions.
-            ///
-            /// # Example
-            ///
-            /// ```
-            /// use meshagent_webhooks::MeshagentEvent;
-            ///
-            /// let rejection = MeshagentEvent::from_json(b"[]").unwrap_err();
-            /// let response = rejection.to_response();
-            /// assert_eq!(response.status(), 400);
-            /// assert_eq!(response.headers()["content-type"], "text/plain; charset=utf-8");
-            /// ```
+            /// The default response: the status and the plain-text body, with this rejection in
+            /// the response extensions.
             pub fn to_response(&self) -> Response<Full<Bytes>> {
                 let mut response = Response::new(Full::new(Bytes::from(self.body_text())));
                 *response.status_mut() = self.status();
@@ -360,33 +221,11 @@ macro_rules! composite_rejection {
                 response.extensions_mut().insert(self.clone());
                 response
             }
-
-            /// Logs the rejection (reason and detail only) under target
-            /// `meshagent_webhooks::rejection`: WARN for a server-side cause (5xx), DEBUG for
-            /// a refused request.
-            #[cfg_attr(not(feature = "axum"), allow(dead_code))]
-            pub(crate) fn trace(&self) {
-                if self.status().is_server_error() {
-                    tracing::warn!(
-                        target: "meshagent_webhooks::rejection",
-                        status = self.status().as_u16(),
-                        reason = %self,
-                        "rejected webhook request"
-                    );
-                } else {
-                    tracing::debug!(
-                        target: "meshagent_webhooks::rejection",
-                        status = self.status().as_u16(),
-                        reason = %self,
-                        "rejected webhook request"
-                    );
-                }
-            }
         }
 
         $(
-            impl From<$variant> for $name {
-                fn from(inner: $variant) -> Self {
+            impl From<$inner> for $name {
+                fn from(inner: $inner) -> Self {
                     Self::$variant(inner)
                 }
             }
@@ -403,44 +242,75 @@ macro_rules! composite_rejection {
                 match self { $(Self::$variant(inner) => Some(inner),)+ }
             }
         }
+
+        #[cfg(feature = "axum")]
+        impl axum::response::IntoResponse for $name {
+            fn into_response(self) -> axum::response::Response {
+                crate::telemetry::trace_rejection(self.status(), &self);
+                self.to_response().map(axum::body::Body::new)
+            }
+        }
     };
 }
 
-composite_rejection!(SignatureRejection {
-    SecretNotConfigured,
-    MissingSignature,
-    InvalidJwt,
-    DigestMismatch,
-    PayloadTooLarge,
-    BodyReadFailed,
-    DuplicatePayloadHeader,
-});
-
-composite_rejection!(EventRejection {
-    MissingSignatureLayer,
-    UnsupportedContentType,
-    InvalidRequestBody,
-    InvalidEvent,
-});
-
-#[cfg(feature = "axum")]
-mod into_response {
-    use axum::response::{IntoResponse, Response};
-
-    use super::{EventRejection, SignatureRejection};
-
-    impl IntoResponse for SignatureRejection {
-        fn into_response(self) -> Response {
-            self.trace();
-            self.to_response().map(axum::body::Body::new)
-        }
+composite_rejection! {
+    /// Why [`MeshagentSignatureLayer`](crate::MeshagentSignatureLayer) refused a request.
+    ///
+    /// The default response is the status with the plain-text [`body_text`](Self::body_text);
+    /// replace it with
+    /// [`with_rejection_response`](crate::MeshagentSignatureLayer::with_rejection_response).
+    /// The rejection is also put in the response extensions.
+    SignatureRejection {
+        /// See [`SecretNotConfigured`].
+        SecretNotConfigured(SecretNotConfigured),
+        /// See [`MissingSignature`].
+        MissingSignature(MissingSignature),
+        /// See [`InvalidJwt`].
+        InvalidJwt(InvalidJwt),
+        /// See [`DigestMismatch`].
+        DigestMismatch(DigestMismatch),
+        /// See [`PayloadTooLarge`].
+        PayloadTooLarge(PayloadTooLarge),
+        /// See [`BodyTimeout`].
+        BodyTimeout(BodyTimeout),
+        /// See [`BodyReadFailed`].
+        BodyReadFailed(BodyReadFailed),
+        /// See [`DuplicatePayloadHeader`].
+        DuplicatePayloadHeader(DuplicatePayloadHeader),
     }
+}
 
-    impl IntoResponse for EventRejection {
-        fn into_response(self) -> Response {
-            self.trace();
-            self.to_response().map(axum::body::Body::new)
-        }
+composite_rejection! {
+    /// Why the [`MeshagentEvent`](crate::MeshagentEvent) extractor refused a request.
+    EventRejection {
+        /// See [`MissingSignatureLayer`].
+        MissingSignatureLayer(MissingSignatureLayer),
+        /// See [`UnsupportedContentType`].
+        UnsupportedContentType(UnsupportedContentType),
+        /// See [`InvalidRequestBody`].
+        InvalidRequestBody(InvalidRequestBody),
+        /// See [`InvalidEvent`].
+        InvalidEvent(InvalidEvent),
+    }
+}
+
+composite_rejection! {
+    /// Any rejection of a webhook delivery: by the signature layer or by the event extractor.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use meshagent_webhooks::{MeshagentEvent, Rejection};
+    ///
+    /// let rejection = Rejection::from(MeshagentEvent::from_json(b"[]").unwrap_err());
+    /// assert_eq!(rejection.status(), 400);
+    /// assert_eq!(rejection.kind(), "invalid_request_body");
+    /// ```
+    Rejection {
+        /// Refused by the signature layer.
+        Signature(SignatureRejection),
+        /// Refused by the event extractor.
+        Event(EventRejection),
     }
 }
 
@@ -454,6 +324,7 @@ mod tests {
         assert_eq!(rejection.body_text(), "invalid jwt");
         assert_eq!(rejection.to_string(), "invalid jwt: token has expired");
         assert_eq!(rejection.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(rejection.kind(), "invalid_jwt");
     }
 
     #[test]
@@ -468,17 +339,15 @@ mod tests {
         let rejection = SignatureRejection::from(DigestMismatch::new());
         let response = rejection.to_response();
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-        assert_eq!(
-            response.headers()[header::CONTENT_TYPE],
-            "text/plain; charset=utf-8"
-        );
+        assert_eq!(response.headers()[header::CONTENT_TYPE], "text/plain; charset=utf-8");
         assert_eq!(response.extensions().get(), Some(&rejection));
     }
 
     #[test]
-    fn source_is_the_variant_struct() {
+    fn a_rejection_of_either_kind_keeps_its_source() {
         use std::error::Error;
-        let rejection = SignatureRejection::from(MissingSignature::new());
+        let rejection = Rejection::from(SignatureRejection::from(MissingSignature::new()));
         assert_eq!(rejection.source().unwrap().to_string(), "missing signature");
+        assert_eq!(rejection.kind(), "missing_signature");
     }
 }

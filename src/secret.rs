@@ -1,21 +1,22 @@
-//! The shared webhook secret.
+//! The shared webhook secret, and where it comes from.
 
 use std::fmt;
 use std::sync::Arc;
 
-use hmac::{Hmac, KeyInit};
+use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 /// The environment variable MeshAgent's SDK reads the webhook secret from.
 pub const SECRET_ENV_VAR: &str = "MESHAGENT_WEBHOOK_SECRET";
 
+/// The environment variable read for the previous secret during a rotation (optional).
+pub const PREVIOUS_SECRET_ENV_VAR: &str = "MESHAGENT_WEBHOOK_PREVIOUS_SECRET";
+
 /// A MeshAgent webhook secret: the HMAC key of the `Meshagent-Signature` JWT.
 ///
-/// The key is prepared once (HMAC-SHA256 state keyed with the secret), so verifying a
-/// request never re-derives it. Cloning is cheap: the key is shared.
-///
-/// `Debug` prints `WebhookSecret(<redacted>)`; there is no `Display` and no way to read
-/// the secret back out.
+/// The key is prepared once, so verifying a request never re-derives it, and cloning is cheap.
+/// `Debug` prints `WebhookSecret(<redacted>)`; there is no `Display` and no way to read the
+/// secret back out.
 ///
 /// # Example
 ///
@@ -35,60 +36,36 @@ pub struct WebhookSecret {
 impl WebhookSecret {
     /// Wraps the bytes of a secret (MeshAgent uses the UTF-8 bytes of the secret text).
     ///
-    /// An empty secret is accepted here so that configuration errors surface where they can be
-    /// reported: a [`MeshagentSignatureLayer`](crate::MeshagentSignatureLayer) holding one fails
-    /// closed.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use meshagent_webhooks::WebhookSecret;
-    ///
-    /// let from_text = WebhookSecret::new("whsec_example");
-    /// let from_bytes = WebhookSecret::new(b"whsec_example".to_vec());
-    /// # let _ = (from_text, from_bytes);
-    /// ```
+    /// An empty secret is accepted here so that the error surfaces where it can be reported:
+    /// a [`MeshagentSignatureLayer`](crate::MeshagentSignatureLayer) holding one fails closed.
     pub fn new(secret: impl AsRef<[u8]>) -> Self {
         let secret = secret.as_ref();
-        // HMAC accepts keys of any length (long keys are hashed first), so this cannot fail.
-        let key = <Hmac<Sha256> as KeyInit>::new_from_slice(secret)
+        // HMAC takes keys of any length (long ones are hashed first): this cannot fail.
+        let key = Hmac::<Sha256>::new_from_slice(secret)
             .unwrap_or_else(|_| unreachable!("HMAC-SHA256 takes keys of any length"));
-        Self {
-            key: Arc::new(key),
-            empty: secret.is_empty(),
-        }
+        Self { key: Arc::new(key), empty: secret.is_empty() }
     }
 
-    /// Reads the secret from `MESHAGENT_WEBHOOK_SECRET`.
-    ///
-    /// Returns `None` when the variable is unset, empty or not valid Unicode.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use meshagent_webhooks::WebhookSecret;
-    ///
-    /// match WebhookSecret::from_env() {
-    ///     Some(_secret) => println!("secret configured"),
-    ///     None => println!("MESHAGENT_WEBHOOK_SECRET is not set"),
-    /// }
-    /// ```
+    /// Reads the secret from `MESHAGENT_WEBHOOK_SECRET`; `None` when it is unset, empty or not
+    /// valid Unicode.
     pub fn from_env() -> Option<Self> {
-        std::env::var(SECRET_ENV_VAR)
-            .ok()
-            .filter(|secret| !secret.is_empty())
-            .map(Self::new)
+        Self::from_env_var(SECRET_ENV_VAR)
+    }
+
+    /// The configured secrets from the environment: `MESHAGENT_WEBHOOK_SECRET`, then
+    /// `MESHAGENT_WEBHOOK_PREVIOUS_SECRET` when that is set too. Empty without the first.
+    pub(crate) fn all_from_env() -> Vec<Self> {
+        let Some(current) = Self::from_env() else {
+            return Vec::new();
+        };
+        std::iter::once(current).chain(Self::from_env_var(PREVIOUS_SECRET_ENV_VAR)).collect()
+    }
+
+    fn from_env_var(name: &str) -> Option<Self> {
+        std::env::var(name).ok().filter(|secret| !secret.is_empty()).map(Self::new)
     }
 
     /// Whether the secret is empty (and so can verify nothing).
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use meshagent_webhooks::WebhookSecret;
-    ///
-    /// assert!(WebhookSecret::new("").is_empty());
-    /// ```
     pub fn is_empty(&self) -> bool {
         self.empty
     }
@@ -105,43 +82,35 @@ impl fmt::Debug for WebhookSecret {
     }
 }
 
-impl From<&str> for WebhookSecret {
-    fn from(secret: &str) -> Self {
-        Self::new(secret)
-    }
+/// `&str`, `String`, `&[u8]` and `Vec<u8>` convert into a secret.
+macro_rules! from_bytes {
+    ($($source:ty),+) => {$(
+        impl From<$source> for WebhookSecret {
+            fn from(secret: $source) -> Self {
+                Self::new(secret)
+            }
+        }
+    )+};
 }
-
-impl From<String> for WebhookSecret {
-    fn from(secret: String) -> Self {
-        Self::new(secret)
-    }
-}
-
-impl From<&[u8]> for WebhookSecret {
-    fn from(secret: &[u8]) -> Self {
-        Self::new(secret)
-    }
-}
-
-impl From<Vec<u8>> for WebhookSecret {
-    fn from(secret: Vec<u8>) -> Self {
-        Self::new(secret)
-    }
-}
+from_bytes!(&str, String, &[u8], Vec<u8>);
 
 /// A configuration error, reported at start-up by the `try_*` constructors.
+///
+/// `Debug` prints the same sentence as `Display`, so `main` returning it reads well.
 ///
 /// # Example
 ///
 /// ```
 /// use meshagent_webhooks::ConfigError;
 ///
-/// assert!(ConfigError::MissingSecret.to_string().contains("MESHAGENT_WEBHOOK_SECRET"));
+/// let error = ConfigError::MissingSecret;
+/// assert!(format!("{error:?}").contains("MESHAGENT_WEBHOOK_SECRET"));
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ConfigError {
-    /// `MESHAGENT_WEBHOOK_SECRET` is unset, empty or not valid Unicode (or no secret was given).
+    /// `MESHAGENT_WEBHOOK_SECRET` is unset, empty or not valid Unicode (or no secret was given,
+    /// or an empty one).
     MissingSecret,
 }
 
@@ -154,6 +123,12 @@ impl fmt::Display for ConfigError {
                  MeshAgent webhook"
             ),
         }
+    }
+}
+
+impl fmt::Debug for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
     }
 }
 

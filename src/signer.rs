@@ -5,24 +5,20 @@ use std::fmt;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
+use hmac::Mac;
 use http::{HeaderValue, Method, Request, header};
 use http_body_util::Full;
-use jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER;
-use jsonwebtoken::{Algorithm, EncodingKey};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::MESHAGENT_SIGNATURE;
 use crate::python_json;
-use crate::signature::token::CANONICAL_HEADER_SEGMENT;
+use crate::signature::CANONICAL_HEADER_SEGMENT;
+use crate::{MESHAGENT_SIGNATURE, WebhookSecret};
 
 /// Signs payloads exactly as MeshAgent's `send_webhook` does: `Meshagent-Signature: Bearer <jwt>`
 /// where the JWT is HS256 with the JOSE header `{"alg":"HS256","typ":"JWT"}` and the single claim
 /// `{"sha256":"<lowercase hex SHA-256 of the payload>"}`. The same payload and secret always
 /// give the same header, as with MeshAgent.
-///
-/// Signing uses jsonwebtoken's RustCrypto HMAC signer directly, so it works whichever
-/// jsonwebtoken backends an application enables.
 ///
 /// # Example
 ///
@@ -36,7 +32,7 @@ use crate::signature::token::CANONICAL_HEADER_SEGMENT;
 /// ```
 #[derive(Clone)]
 pub struct Signer {
-    key: EncodingKey,
+    key: WebhookSecret,
 }
 
 /// A ready-made broken request, for testing rejection paths.
@@ -80,9 +76,7 @@ impl Signer {
     /// # let _ = signer;
     /// ```
     pub fn new(secret: impl AsRef<[u8]>) -> Self {
-        Self {
-            key: EncodingKey::from_secret(secret.as_ref()),
-        }
+        Self { key: WebhookSecret::new(secret) }
     }
 
     /// The JWT for `payload` (without the `Bearer ` prefix).
@@ -167,10 +161,7 @@ impl Signer {
     /// assert_eq!(body, r#"{"event": "room.ended", "data": {"room_name": "caf\u00e9"}}"#);
     /// ```
     pub fn event_payload(event: &str, data: &Value) -> String {
-        let mut envelope = serde_json::Map::new();
-        envelope.insert("event".to_owned(), Value::String(event.to_owned()));
-        envelope.insert("data".to_owned(), data.clone());
-        python_json::dumps(&Value::Object(envelope))
+        python_json::dumps(&serde_json::json!({ "event": event, "data": data }))
     }
 
     /// A complete signed `POST` request as MeshAgent sends it: `Content-Type: application/json`,
@@ -244,12 +235,9 @@ impl Signer {
     }
 
     fn sign(&self, signing_input: &[u8]) -> String {
-        // The RustCrypto provider's HMAC signer, called directly: jsonwebtoken's process-wide
-        // provider (which panics when an application enables both backends) is never used.
-        let signature = (DEFAULT_PROVIDER.signer_factory)(&Algorithm::HS256, &self.key)
-            .and_then(|signer| Ok(signer.try_sign(signing_input)?))
-            .unwrap_or_else(|_| unreachable!("HMAC keys of any length sign"));
-        URL_SAFE_NO_PAD.encode(signature)
+        let mut mac = self.key.hmac();
+        mac.update(signing_input);
+        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
     }
 }
 
@@ -293,9 +281,6 @@ mod tests {
 
     #[test]
     fn debug_is_redacted() {
-        assert_eq!(
-            format!("{:?}", Signer::new("whsec_x")),
-            "Signer(<redacted>)"
-        );
+        assert_eq!(format!("{:?}", Signer::new("whsec_x")), "Signer(<redacted>)");
     }
 }

@@ -21,28 +21,21 @@ async fn describe(event: MeshagentEvent) -> String {
     match event {
         MeshagentEvent::RoomStarted(e) => format!("started {} {:?}", e.room_name, e.room_url),
         MeshagentEvent::RoomEnded(e) => format!("ended {}", e.room_name),
-        MeshagentEvent::RoomCall(e) => format!(
-            "call {} {} {} {:?}",
-            e.room_name,
-            e.room_url,
-            e.token.expose(),
-            e.arguments
-        ),
+        MeshagentEvent::RoomCall(e) => {
+            format!("call {} {} {} {:?}", e.room_name, e.room_url, e.token.expose(), e.arguments)
+        }
         MeshagentEvent::StorageFileUpdated(e) => format!("updated {} {}", e.path, e.participant_id),
         MeshagentEvent::StorageFileDeleted(e) => format!("deleted {} {}", e.path, e.participant_id),
-        MeshagentEvent::StorageFileMoved(e) => format!(
-            "moved {} {} {}",
-            e.source_path, e.destination_path, e.participant_id
-        ),
+        MeshagentEvent::StorageFileMoved(e) => {
+            format!("moved {} {} {}", e.source_path, e.destination_path, e.participant_id)
+        }
         MeshagentEvent::Unknown(e) => format!("unknown {} {}", e.name, e.data),
         other => format!("other {}", other.name()),
     }
 }
 
 fn app() -> Router {
-    Router::new()
-        .route("/webhook", post(describe))
-        .layer(MeshagentSignatureLayer::new(SECRET))
+    Router::new().route("/webhook", post(describe)).layer(MeshagentSignatureLayer::new(SECRET))
 }
 
 async fn send(app: Router, request: Request<Body>) -> (StatusCode, String) {
@@ -53,10 +46,8 @@ async fn send(app: Router, request: Request<Body>) -> (StatusCode, String) {
 }
 
 fn signed(body: &str, content_type: Option<&str>) -> Request<Body> {
-    let mut builder = Request::post("/webhook").header(
-        MESHAGENT_SIGNATURE,
-        Signer::new(SECRET).signature_header(body.as_bytes()),
-    );
+    let mut builder = Request::post("/webhook")
+        .header(MESHAGENT_SIGNATURE, Signer::new(SECRET).signature_header(body.as_bytes()));
     if let Some(content_type) = content_type {
         builder = builder.header(header::CONTENT_TYPE, content_type);
     }
@@ -83,11 +74,7 @@ async fn every_known_event_becomes_its_typed_variant() {
             json!({"room_name": "r", "room_url": "wss://x/r", "token": "t", "arguments": {"a": 1}}),
             r#"call r wss://x/r t Some({"a": Number(1)})"#,
         ),
-        (
-            "room.call",
-            json!({"room_name": "r", "room_url": "u", "token": "t"}),
-            "call r u t None",
-        ),
+        ("room.call", json!({"room_name": "r", "room_url": "u", "token": "t"}), "call r u t None"),
         (
             "storage.file.updated",
             json!({"path": "a.txt", "participant_id": "p"}),
@@ -105,11 +92,7 @@ async fn every_known_event_becomes_its_typed_variant() {
         ),
     ];
     for (name, data, expected) in cases {
-        assert_eq!(
-            event(name, data).await,
-            (StatusCode::OK, expected.to_owned()),
-            "{name}"
-        );
+        assert_eq!(event(name, data).await, (StatusCode::OK, expected.to_owned()), "{name}");
     }
 }
 
@@ -117,23 +100,16 @@ async fn every_known_event_becomes_its_typed_variant() {
 async fn unknown_events_are_kept_with_their_raw_data() {
     assert_eq!(
         event("agent.spawned", json!({"n": [1, 2]})).await,
-        (
-            StatusCode::OK,
-            r#"unknown agent.spawned {"n":[1,2]}"#.to_owned()
-        )
+        (StatusCode::OK, r#"unknown agent.spawned {"n":[1,2]}"#.to_owned())
     );
 }
 
 #[tokio::test]
 async fn malformed_events_get_400_or_422() {
     let cases = [
-        ("[1, 2]", StatusCode::BAD_REQUEST, "invalid request body"),
-        ("not json", StatusCode::BAD_REQUEST, "invalid request body"),
-        (
-            "\u{feff}{}",
-            StatusCode::BAD_REQUEST,
-            "invalid request body",
-        ),
+        ("[1, 2]", StatusCode::BAD_REQUEST, "invalid request body: payload is not a JSON object"),
+        ("not json", StatusCode::BAD_REQUEST, "invalid request body: payload is not valid JSON"),
+        ("\u{feff}{}", StatusCode::BAD_REQUEST, "invalid request body: payload is not valid JSON"),
         (
             r#"{"data": {}}"#,
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -159,21 +135,12 @@ async fn body_payload_needs_a_json_content_type() {
     let body = Signer::event_payload("room.ended", &json!({"room_name": "r"}));
     for content_type in [Some("text/plain"), None, Some("application/jsonx")] {
         let (status, reason) = send(app(), signed(&body, content_type)).await;
-        assert_eq!(
-            status,
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "{content_type:?}"
-        );
-        assert_eq!(
-            reason,
-            "expected request with `Content-Type: application/json`"
-        );
+        assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{content_type:?}");
+        assert_eq!(reason, "expected request with `Content-Type: application/json`");
     }
-    for content_type in [
-        "Application/JSON",
-        "application/json; charset=utf-8",
-        "application/vnd.x+json",
-    ] {
+    for content_type in
+        ["Application/JSON", "application/json; charset=utf-8", "application/vnd.x+json"]
+    {
         let (status, _) = send(app(), signed(&body, Some(content_type))).await;
         assert_eq!(status, StatusCode::OK, "{content_type}");
     }
@@ -184,19 +151,13 @@ async fn header_payload_needs_no_content_type() {
     let payload = Signer::event_payload("room.ended", &json!({"room_name": "from-header"}));
     let request = Request::get("/webhook")
         .header(MESHAGENT_WEBHOOK, payload.as_str())
-        .header(
-            MESHAGENT_SIGNATURE,
-            Signer::new(SECRET).signature_header(payload.as_bytes()),
-        )
+        .header(MESHAGENT_SIGNATURE, Signer::new(SECRET).signature_header(payload.as_bytes()))
         .body(Body::empty())
         .unwrap();
     let app = Router::new()
         .route("/webhook", axum::routing::get(describe))
         .layer(MeshagentSignatureLayer::new(SECRET));
-    assert_eq!(
-        send(app, request).await,
-        (StatusCode::OK, "ended from-header".to_owned())
-    );
+    assert_eq!(send(app, request).await, (StatusCode::OK, "ended from-header".to_owned()));
 }
 
 #[tokio::test]
@@ -223,10 +184,7 @@ async fn the_extractor_leaves_the_body_for_other_extractors() {
     let body = Signer::event_payload("room.ended", &json!({"room_name": "r"}));
     let mut request = signed(&body, Some("application/json"));
     *request.uri_mut() = "/both".parse().unwrap();
-    assert_eq!(
-        send(app.clone(), request).await,
-        (StatusCode::OK, r#"room.ended "r""#.to_owned())
-    );
+    assert_eq!(send(app.clone(), request).await, (StatusCode::OK, r#"room.ended "r""#.to_owned()));
     let mut request = signed(&body, Some("application/json"));
     *request.uri_mut() = "/extension".parse().unwrap();
     let expected = format!("{} {}", body.len(), body.len());

@@ -28,16 +28,7 @@ const VALUES: [&str; 8] = [
 ];
 
 fn events() -> Vec<MeshagentEvent> {
-    let [
-        room,
-        url,
-        path,
-        participant,
-        source,
-        destination,
-        argument,
-        unknown,
-    ] = VALUES;
+    let [room, url, path, participant, source, destination, argument, unknown] = VALUES;
     let payloads = [
         ("room.started", json!({"room_name": room, "room_url": url})),
         ("room.ended", json!({"room_name": room})),
@@ -46,14 +37,8 @@ fn events() -> Vec<MeshagentEvent> {
             json!({"room_name": room, "room_url": url, "token": PARTICIPANT_TOKEN,
                    "arguments": {"api_key": argument}}),
         ),
-        (
-            "storage.file.updated",
-            json!({"path": path, "participant_id": participant}),
-        ),
-        (
-            "storage.file.deleted",
-            json!({"path": path, "participant_id": participant}),
-        ),
+        ("storage.file.updated", json!({"path": path, "participant_id": participant})),
+        ("storage.file.deleted", json!({"path": path, "participant_id": participant})),
         (
             "storage.file.moved",
             json!({"source_path": source, "destination_path": destination,
@@ -89,10 +74,7 @@ fn every_event_debug_hides_payload_values() {
             }
         }
     }
-    assert!(
-        leaks.is_empty(),
-        "event Debug shows payload values: {leaks:#?}"
-    );
+    assert!(leaks.is_empty(), "event Debug shows payload values: {leaks:#?}");
 }
 
 #[test]
@@ -101,15 +83,10 @@ fn layer_verifier_secret_signer_and_rejections_hide_secret_material() {
     let header = Signer::new(SECRET).signature_header(payload.as_bytes());
     let token = header.trim_start_matches("Bearer ");
     let verifier = SignatureVerifier::new(SECRET);
-    let claims = verifier
-        .verify(Some(header.as_bytes()), payload.as_bytes())
-        .unwrap();
+    let claims = verifier.verify(Some(header.as_bytes()), payload.as_bytes()).unwrap();
     let mut formatted = vec![
         format!("{:?}", MeshagentSignatureLayer::new(SECRET)),
-        format!(
-            "{:?}",
-            MeshagentSignatureLayer::from_secrets([SECRET, "whsec_other"])
-        ),
+        format!("{:?}", MeshagentSignatureLayer::from_secrets([SECRET, "whsec_other"])),
         format!("{verifier:?}"),
         format!("{:?}", WebhookSecret::from(SECRET)),
         format!("{:?}", Signer::new(SECRET)),
@@ -129,10 +106,7 @@ fn layer_verifier_secret_signer_and_rejections_hide_secret_material() {
     }
     let rejection =
         MeshagentEvent::from_json(payload.replace("room_name", "room").as_bytes()).unwrap_err();
-    formatted.push(format!(
-        "{rejection} {rejection:?} {}",
-        rejection.body_text()
-    ));
+    formatted.push(format!("{rejection} {rejection:?} {}", rejection.body_text()));
     for text in &formatted {
         for needle in [SECRET, token, VALUES[0], PARTICIPANT_TOKEN] {
             assert!(!text.contains(needle), "{text:?} shows {needle:?}");

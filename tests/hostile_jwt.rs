@@ -67,10 +67,7 @@ async fn a_megabyte_of_base64_as_token_is_refused_with_431() {
 #[tokio::test]
 async fn a_megabyte_long_well_formed_signed_token_is_refused_with_431() {
     let body = event_body("megabyte-token");
-    let token = secret_jwt(&claims_for(
-        body.as_bytes(),
-        &[("pad", json!("p".repeat(768 * 1024)))],
-    ));
+    let token = secret_jwt(&claims_for(body.as_bytes(), &[("pad", json!("p".repeat(768 * 1024)))]));
     assert!(token.len() > 1024 * 1024);
     megabyte_token(token).await;
 }

@@ -24,10 +24,8 @@ use tokio::io::AsyncWriteExt;
 /// `Meshagent-Webhook` value, the body and its digest.
 fn needles_of(request: &[u8]) -> Vec<String> {
     let mut needles = Vec::new();
-    let head_end = request
-        .windows(4)
-        .position(|window| window == b"\r\n\r\n")
-        .unwrap_or(request.len());
+    let head_end =
+        request.windows(4).position(|window| window == b"\r\n\r\n").unwrap_or(request.len());
     for line in request[..head_end].split(|&byte| byte == b'\n') {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         let Some(colon) = line.iter().position(|&byte| byte == b':') else {
@@ -59,9 +57,8 @@ async fn no_trace_line_contains_secrets_tokens_or_payloads_across_the_hostile_ca
 
     let (app, seen) = recording_app(MeshagentSignatureLayer::new(SECRET));
     let server = TestServer::start(app).await;
-    let mut forbidden: Vec<String> = [SECRET, ATTACKER_KEY, PARTICIPANT_TOKEN, PAYLOAD_MARKER]
-        .map(str::to_owned)
-        .to_vec();
+    let mut forbidden: Vec<String> =
+        [SECRET, ATTACKER_KEY, PARTICIPANT_TOKEN, PAYLOAD_MARKER].map(str::to_owned).to_vec();
     let cases = [jwt_cases(), header_cases(), body_cases()].concat();
     for case in &cases {
         run_case(server.addr, &seen, case).await;
@@ -79,10 +76,7 @@ async fn no_trace_line_contains_secrets_tokens_or_payloads_across_the_hostile_ca
         let request = raw_request(
             "POST",
             "/webhook",
-            &[
-                ("Content-Type", b"application/json"),
-                ("Meshagent-Signature", signature.as_bytes()),
-            ],
+            &[("Content-Type", b"application/json"), ("Meshagent-Signature", signature.as_bytes())],
             call.as_bytes(),
             false,
         );
@@ -109,9 +103,8 @@ async fn no_trace_line_contains_secrets_tokens_or_payloads_across_the_hostile_ca
 
     // What the crate formats: layer, verifier, secret, signer, events, rejections.
     let event = MeshagentEvent::from_json(call.as_bytes()).unwrap();
-    let rejection = SignatureVerifier::new(SECRET)
-        .verify(Some(signature.as_bytes()), b"{}")
-        .unwrap_err();
+    let rejection =
+        SignatureVerifier::new(SECRET).verify(Some(signature.as_bytes()), b"{}").unwrap_err();
     let formatted = [
         format!("{:?}", MeshagentSignatureLayer::new(SECRET)),
         format!("{:?}", SignatureVerifier::new(SECRET)),
@@ -121,11 +114,7 @@ async fn no_trace_line_contains_secrets_tokens_or_payloads_across_the_hostile_ca
         format!("{event:?}"),
     ];
     for text in &formatted {
-        for needle in [
-            SECRET,
-            PARTICIPANT_TOKEN,
-            signature.trim_start_matches("Bearer "),
-        ] {
+        for needle in [SECRET, PARTICIPANT_TOKEN, signature.trim_start_matches("Bearer ")] {
             assert!(!text.contains(needle), "{text:?} shows {needle:?}");
         }
     }
@@ -143,10 +132,7 @@ async fn no_trace_line_contains_secrets_tokens_or_payloads_across_the_hostile_ca
     }
     let rejections = logs.matches("rejected webhook request").count();
     let refused = cases.iter().filter(|case| case.status != 200).count();
-    assert!(
-        rejections >= refused - 10,
-        "{rejections} rejections logged for {refused} refusals"
-    );
+    assert!(rejections >= refused - 10, "{rejections} rejections logged for {refused} refusals");
     for needle in &forbidden {
         assert!(
             !logs.contains(needle.as_str()),

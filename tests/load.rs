@@ -38,11 +38,7 @@ struct Tally {
 fn request_for(
     signer: &Signer,
     i: usize,
-) -> (
-    http::Request<http_body_util::Full<Bytes>>,
-    u16,
-    &'static str,
-) {
+) -> (http::Request<http_body_util::Full<Bytes>>, u16, &'static str) {
     let data = json!({"room_name": "load", "id": format!("ev-{i:06}")});
     let (mut request, status, body) = if i % 10 == 9 {
         match (i / 10) % 3 {
@@ -65,9 +61,7 @@ fn request_for(
     } else {
         (signer.request("/webhook", "room.ended", &data), 200, "ok")
     };
-    request
-        .headers_mut()
-        .insert(HOST, http::HeaderValue::from_static("127.0.0.1"));
+    request.headers_mut().insert(HOST, http::HeaderValue::from_static("127.0.0.1"));
     (request, status, body)
 }
 
@@ -80,9 +74,7 @@ async fn client(
     events: usize,
 ) -> Result<Tally, String> {
     let signer = Signer::new(SECRET);
-    let stream = TcpStream::connect(addr)
-        .await
-        .map_err(|e| format!("connect: {e}"))?;
+    let stream = TcpStream::connect(addr).await.map_err(|e| format!("connect: {e}"))?;
     stream.set_nodelay(true).map_err(|e| e.to_string())?;
     let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
@@ -91,14 +83,8 @@ async fn client(
     let mut tally = Tally::default();
     for i in (first..events).step_by(step) {
         let (request, status, body) = request_for(&signer, i);
-        sender
-            .ready()
-            .await
-            .map_err(|e| format!("event {i}: not ready: {e}"))?;
-        let response = sender
-            .send_request(request)
-            .await
-            .map_err(|e| format!("event {i}: {e}"))?;
+        sender.ready().await.map_err(|e| format!("event {i}: not ready: {e}"))?;
+        let response = sender.send_request(request).await.map_err(|e| format!("event {i}: {e}"))?;
         let got_status = response.status().as_u16();
         let got_body = response
             .into_body()
@@ -107,9 +93,9 @@ async fn client(
             .map_err(|e| format!("event {i}: body: {e}"))?
             .to_bytes();
         if (got_status, got_body.as_ref()) != (status, body.as_bytes()) {
-            tally.unexpected.push(format!(
-                "event {i}: {got_status} {got_body:?}, expected {status} {body}"
-            ));
+            tally
+                .unexpected
+                .push(format!("event {i}: {got_status} {got_body:?}, expected {status} {body}"));
         } else if status == 200 {
             tally.accepted += 1;
         } else {
@@ -117,10 +103,7 @@ async fn client(
         }
     }
     drop(sender);
-    driver
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| format!("connection: {e}"))?;
+    driver.await.map_err(|e| e.to_string())?.map_err(|e| format!("connection: {e}"))?;
     Ok(tally)
 }
 
@@ -155,9 +138,7 @@ async fn run_load(events: usize, connections: usize) {
     let signed = events - forged;
     let mut by_id: HashMap<String, usize> = HashMap::new();
     for (_, data) in seen.lock().unwrap().iter() {
-        *by_id
-            .entry(data["id"].as_str().unwrap_or("?").to_owned())
-            .or_default() += 1;
+        *by_id.entry(data["id"].as_str().unwrap_or("?").to_owned()).or_default() += 1;
     }
     let rejected: usize = total.rejected.values().sum();
     println!(
@@ -173,11 +154,7 @@ async fn run_load(events: usize, connections: usize) {
         total.unexpected.len(),
         server.counters.accepted.load(Ordering::SeqCst),
     );
-    assert!(
-        errors.is_empty(),
-        "connection errors: {:?}",
-        &errors[..errors.len().min(5)]
-    );
+    assert!(errors.is_empty(), "connection errors: {:?}", &errors[..errors.len().min(5)]);
     assert!(
         total.unexpected.is_empty(),
         "{:?}",
@@ -188,16 +165,9 @@ async fn run_load(events: usize, connections: usize) {
     for i in 0..events {
         let count = by_id.get(&format!("ev-{i:06}")).copied().unwrap_or(0);
         let expected = usize::from(i % 10 != 9);
-        assert_eq!(
-            count, expected,
-            "event {i} reached the handler {count} times"
-        );
+        assert_eq!(count, expected, "event {i} reached the handler {count} times");
     }
-    assert_eq!(
-        by_id.values().sum::<usize>(),
-        signed,
-        "nothing else reached the handler"
-    );
+    assert_eq!(by_id.values().sum::<usize>(), signed, "nothing else reached the handler");
     assert_eq!(server.counters.accepted.load(Ordering::SeqCst), connections);
     assert_eq!(live, 0);
 }

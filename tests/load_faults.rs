@@ -189,28 +189,11 @@ async fn disconnects(rounds: usize) {
         open_sockets.load(Ordering::SeqCst),
     );
     assert_eq!(live, 0, "connections left open");
-    assert_eq!(
-        open_sockets.load(Ordering::SeqCst),
-        0,
-        "websockets left open"
-    );
-    assert!(
-        tasks_after <= tasks_before,
-        "tasks {tasks_before} -> {tasks_after}"
-    );
-    assert!(
-        fds_after <= fds_before,
-        "descriptors {fds_before} -> {fds_after}"
-    );
-    assert!(
-        rss_after < rss_before + 64 * 1024,
-        "RSS {rss_before} -> {rss_after} KiB"
-    );
-    assert_eq!(
-        seen.lock().unwrap().len(),
-        1,
-        "no partial body reached the handler"
-    );
+    assert_eq!(open_sockets.load(Ordering::SeqCst), 0, "websockets left open");
+    assert!(tasks_after <= tasks_before, "tasks {tasks_before} -> {tasks_after}");
+    assert!(fds_after <= fds_before, "descriptors {fds_before} -> {fds_after}");
+    assert!(rss_after < rss_before + 64 * 1024, "RSS {rss_before} -> {rss_after} KiB");
+    assert_eq!(seen.lock().unwrap().len(), 1, "no partial body reached the handler");
     assert_still_serves(server.addr, &seen, "clients hanging up").await;
 }
 
@@ -251,19 +234,13 @@ async fn peak_memory_of_256_concurrent_1_mib_uploads_is_about_256_mib() {
     let server = CountingServer::start(app).await;
     let prefix = r#"{"event": "room.ended", "data": {"room_name": "r", "pad": ""#;
     let suffix = r#""}}"#;
-    let body = format!(
-        "{prefix}{}{suffix}",
-        "p".repeat(MIB - prefix.len() - suffix.len())
-    );
+    let body = format!("{prefix}{}{suffix}", "p".repeat(MIB - prefix.len() - suffix.len()));
     assert_eq!(body.len(), MIB);
     let signature = Signer::new(SECRET).signature_header(body.as_bytes());
     let request = Arc::new(raw_request(
         "POST",
         "/upload",
-        &[
-            ("Content-Type", b"application/json"),
-            ("Meshagent-Signature", signature.as_bytes()),
-        ],
+        &[("Content-Type", b"application/json"), ("Meshagent-Signature", signature.as_bytes())],
         body.as_bytes(),
         false,
     ));
@@ -315,10 +292,7 @@ async fn peak_memory_of_256_concurrent_1_mib_uploads_is_about_256_mib() {
         growth as f64 / budget as f64,
     );
     assert_eq!(ok, UPLOADS);
-    assert!(
-        growth < 2 * budget,
-        "peak growth {growth} KiB over 2 x {budget} KiB"
-    );
+    assert!(growth < 2 * budget, "peak growth {growth} KiB over 2 x {budget} KiB");
 }
 
 /// Clients that send part of a request head and then nothing (slowloris): each holds only its

@@ -19,14 +19,8 @@ async fn no_log_line_contains_secrets_tokens_or_payloads() {
         let (app, _) = recording_app(vector.layer());
         let server = TestServer::start(app).await;
         let body = vector.body_bytes();
-        let response = send_raw(
-            server.addr,
-            &vector.method,
-            &vector.path,
-            &vector.headers(),
-            &body,
-        )
-        .await;
+        let response =
+            send_raw(server.addr, &vector.method, &vector.path, &vector.headers(), &body).await;
         assert!(response.status >= 200, "{}", vector.name);
         if let Some(secret) = vector.secret.as_ref().filter(|secret| !secret.is_empty()) {
             forbidden.push(secret.clone());
@@ -61,10 +55,7 @@ async fn no_log_line_contains_secrets_tokens_or_payloads() {
     let cases: Vec<(Option<&str>, String)> = vec![
         (Some(&signature), call.clone()),
         (Some(&forged), call.clone()),
-        (
-            Some(&signature),
-            call.replace("payload-room-name", "payload-room-nam3"),
-        ),
+        (Some(&signature), call.replace("payload-room-name", "payload-room-nam3")),
         (None, call.clone()),
         (Some(&signature), format!("{call}{}", " ".repeat(5000))),
     ];
@@ -91,14 +82,8 @@ async fn no_log_line_contains_secrets_tokens_or_payloads() {
         logs.contains("rejected webhook request"),
         "the capture saw the crate's rejection events"
     );
-    assert!(
-        logs.lines().count() > 100,
-        "TRACE captured hyper's events too"
-    );
+    assert!(logs.lines().count() > 100, "TRACE captured hyper's events too");
     for needle in &forbidden {
-        assert!(
-            !logs.contains(needle.as_str()),
-            "a log line contains {needle:?}"
-        );
+        assert!(!logs.contains(needle.as_str()), "a log line contains {needle:?}");
     }
 }

@@ -6,9 +6,7 @@ fn readme_quick_start_is_the_quickstart_example() {
     let root = env!("CARGO_MANIFEST_DIR");
     let readme = std::fs::read_to_string(format!("{root}/README.md")).unwrap();
     let example = std::fs::read_to_string(format!("{root}/examples/quickstart.rs")).unwrap();
-    let start = readme
-        .find("```rust,no_run\n")
-        .expect("README has a rust quick start block")
+    let start = readme.find("```rust,no_run\n").expect("README has a rust quick start block")
         + "```rust,no_run\n".len();
     let end = start + readme[start..].find("```").expect("the block is closed");
     assert_eq!(&readme[start..end], example);
@@ -21,8 +19,5 @@ fn readme_gives_the_two_set_up_commands() {
     assert!(readme.contains("cargo run --example demo"));
     assert!(readme.contains("cargo test --all-features"));
     let ci = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/.ci/run")).unwrap();
-    assert!(
-        ci.contains("cargo test --all-features"),
-        ".ci/run runs the README's test command"
-    );
+    assert!(ci.contains("cargo test --all-features"), ".ci/run runs the README's test command");
 }

@@ -6,7 +6,6 @@
 mod common;
 mod server_support;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
@@ -42,7 +41,7 @@ async fn health_check_answers_ok_json() {
 
 #[tokio::test]
 async fn other_methods_and_paths_are_refused_before_verification() {
-    let recorder = Arc::new(Recorder::default());
+    let recorder = Recorder::default();
     let server = TestServer::start(signed(recorder.clone())).await;
 
     let put = exchange(server.address, "PUT", "/webhook", &[], b"{}").await;
@@ -59,27 +58,18 @@ async fn other_methods_and_paths_are_refused_before_verification() {
 
 #[tokio::test]
 async fn every_event_type_reaches_its_handler_method() {
-    let recorder = Arc::new(Recorder::default());
+    let recorder = Recorder::default();
     let server = TestServer::start(signed(recorder.clone())).await;
     let signer = Signer::new(SECRET);
     let deliveries = [
-        (
-            "room.started",
-            json!({"room_name": "r1", "room_url": "wss://x/r1"}),
-        ),
+        ("room.started", json!({"room_name": "r1", "room_url": "wss://x/r1"})),
         ("room.ended", json!({"room_name": "r2"})),
         (
             "room.call",
             json!({"room_name": "r3", "room_url": "wss://x/r3", "token": "tok", "arguments": {"a": 1}}),
         ),
-        (
-            "storage.file.updated",
-            json!({"path": "a.txt", "participant_id": "p1"}),
-        ),
-        (
-            "storage.file.deleted",
-            json!({"path": "b.txt", "participant_id": "p2"}),
-        ),
+        ("storage.file.updated", json!({"path": "a.txt", "participant_id": "p1"})),
+        ("storage.file.deleted", json!({"path": "b.txt", "participant_id": "p2"})),
         (
             "storage.file.moved",
             json!({"source_path": "c", "destination_path": "d", "participant_id": "p3"}),
@@ -109,24 +99,17 @@ async fn every_event_type_reaches_its_handler_method() {
 
 #[tokio::test]
 async fn unknown_events_reach_the_catch_all() {
-    let recorder = Arc::new(Recorder::default());
+    let recorder = Recorder::default();
     let server = TestServer::start(signed(recorder.clone())).await;
     let signer = Signer::new(SECRET);
 
     let data = json!({"agent": "notes", "n": 2});
-    let response = send(
-        server.address,
-        signer.request("/webhook", "agent.spawned", &data),
-    )
-    .await;
+    let response = send(server.address, signer.request("/webhook", "agent.spawned", &data)).await;
     assert_eq!(response.status, 200);
     assert_eq!(response.utf8(), OK_BODY);
     assert_eq!(
         recorder.calls(),
-        [(
-            "on_unknown",
-            r#"agent.spawned {"agent":"notes","n":2}"#.to_owned()
-        )]
+        [("on_unknown", r#"agent.spawned {"agent":"notes","n":2}"#.to_owned())]
     );
 
     server.stop().await.unwrap();
@@ -134,16 +117,13 @@ async fn unknown_events_reach_the_catch_all() {
 
 #[tokio::test]
 async fn header_payload_without_upgrade_is_a_normal_delivery_on_a_custom_path() {
-    let recorder = Arc::new(Recorder::default());
+    let recorder = Recorder::default();
     let server = TestServer::start(signed(recorder.clone()).with_path("/hooks/meshagent")).await;
     let signer = Signer::new(SECRET);
     let payload = Signer::event_payload("room.ended", &json!({"room_name": "via-header"}));
     let headers = pairs(&[
         ("Meshagent-Webhook", &payload),
-        (
-            "Meshagent-Signature",
-            &signer.signature_header(payload.as_bytes()),
-        ),
+        ("Meshagent-Signature", &signer.signature_header(payload.as_bytes())),
     ]);
 
     let response = exchange(server.address, "GET", "/hooks/meshagent?x=1", &headers, b"").await;
@@ -151,10 +131,7 @@ async fn header_payload_without_upgrade_is_a_normal_delivery_on_a_custom_path() 
     assert_eq!(response.utf8(), OK_BODY);
     let old_path = exchange(server.address, "GET", "/webhook", &headers, b"").await;
     assert_eq!(old_path.status, 404);
-    assert_eq!(
-        recorder.calls(),
-        [("on_room_ended", "via-header".to_owned())]
-    );
+    assert_eq!(recorder.calls(), [("on_room_ended", "via-header".to_owned())]);
 
     server.stop().await.unwrap();
 }
@@ -167,23 +144,17 @@ async fn every_http_vector_gets_its_crate_answer() {
         if name.starts_with("websocket_") {
             continue;
         }
-        let Some(secret) = vector["secret"]
-            .as_str()
-            .filter(|secret| !secret.is_empty())
-        else {
+        let Some(secret) = vector["secret"].as_str().filter(|secret| !secret.is_empty()) else {
             // The layer answers these 500; the server refuses to start instead.
             let error = WebhookServer::new(Recorder::default())
                 .with_secret(vector["secret"].as_str().unwrap_or_default())
-                .into_router()
+                .into_router::<()>()
                 .unwrap_err();
-            assert!(
-                matches!(error, ServerError::Config(ConfigError::MissingSecret)),
-                "{name}"
-            );
+            assert!(matches!(error, ServerError::Config(ConfigError::MissingSecret)), "{name}");
             checked += 1;
             continue;
         };
-        let recorder = Arc::new(Recorder::default());
+        let recorder = Recorder::default();
         let server =
             TestServer::start(WebhookServer::new(recorder.clone()).with_secret(secret)).await;
 
@@ -193,14 +164,11 @@ async fn every_http_vector_gets_its_crate_answer() {
         let response = exchange(server.address, method, path, &vector_headers(&vector), body).await;
 
         let expected = &vector["crate"];
-        assert_eq!(
-            u64::from(response.status),
-            expected["status"],
-            "{name}: {}",
-            response.utf8()
-        );
+        assert_eq!(u64::from(response.status), expected["status"], "{name}: {}", response.utf8());
         if let Some(reason) = expected["reason"].as_str() {
-            assert_eq!(response.utf8(), reason, "{name}");
+            // The reason, alone or followed by what exactly is wrong.
+            let body = response.utf8();
+            assert!(body == reason || body.starts_with(&format!("{reason}: ")), "{name}: {body:?}");
         }
         let calls = recorder.calls();
         if response.status == 200 {
@@ -209,10 +177,7 @@ async fn every_http_vector_gets_its_crate_answer() {
             assert_eq!(calls.len(), 1, "{name}");
             assert_eq!(calls[0].0, method_for(event), "{name}");
         } else {
-            assert!(
-                calls.is_empty(),
-                "{name}: the handler ran for a rejected request"
-            );
+            assert!(calls.is_empty(), "{name}: the handler ran for a rejected request");
         }
         server.stop().await.unwrap();
         checked += 1;
@@ -229,7 +194,7 @@ async fn every_websocket_vector_gets_its_crate_status() {
             continue;
         }
         let secret = vector["secret"].as_str().unwrap();
-        let recorder = Arc::new(Recorder::default());
+        let recorder = Recorder::default();
         let server =
             TestServer::start(WebhookServer::new(recorder.clone()).with_secret(secret)).await;
 
@@ -249,10 +214,7 @@ async fn every_websocket_vector_gets_its_crate_status() {
                 .expect("the handler writes to the socket")
                 .unwrap()
                 .unwrap();
-            assert_eq!(
-                greeting.into_text().unwrap().as_str(),
-                vector["data"]["room_name"]
-            );
+            assert_eq!(greeting.into_text().unwrap().as_str(), vector["data"]["room_name"]);
             socket.send("ping".into()).await.unwrap();
             let echo = socket.next().await.unwrap().unwrap();
             assert_eq!(echo.into_text().unwrap().as_str(), "ping");
@@ -274,7 +236,7 @@ async fn every_websocket_vector_gets_its_crate_status() {
 
 #[tokio::test]
 async fn websocket_deliveries_follow_the_policy() {
-    let recorder = Arc::new(Recorder::default());
+    let recorder = Recorder::default();
     let server = TestServer::start(signed(recorder.clone())).await;
     let signer = Signer::new(SECRET);
     let call = Signer::event_payload(
@@ -283,69 +245,33 @@ async fn websocket_deliveries_follow_the_policy() {
     );
 
     // Verified, but not over GET.
-    let post = exchange(
-        server.address,
-        "POST",
-        "/webhook",
-        &websocket_headers(&signer, &call),
-        b"",
-    )
-    .await;
+    let post =
+        exchange(server.address, "POST", "/webhook", &websocket_headers(&signer, &call), b"").await;
     assert_eq!(post.status, 405);
     assert_eq!(post.header("allow"), Some("GET"));
 
     // Verified, but not a websocket handshake.
     let mut no_key = websocket_headers(&signer, &call);
     no_key.retain(|(name, _)| name != "Sec-WebSocket-Key");
-    assert_eq!(
-        exchange(server.address, "GET", "/webhook", &no_key, b"")
-            .await
-            .status,
-        400
-    );
+    assert_eq!(exchange(server.address, "GET", "/webhook", &no_key, b"").await.status, 400);
     let mut h2c = websocket_headers(&signer, &call);
-    h2c.iter_mut()
-        .find(|(name, _)| name == "Upgrade")
-        .unwrap()
-        .1 = "h2c".to_owned();
-    assert_eq!(
-        exchange(server.address, "GET", "/webhook", &h2c, b"")
-            .await
-            .status,
-        400
-    );
+    h2c.iter_mut().find(|(name, _)| name == "Upgrade").unwrap().1 = "h2c".to_owned();
+    assert_eq!(exchange(server.address, "GET", "/webhook", &h2c, b"").await.status, 400);
 
     // A room.call the extractor refuses keeps the extractor's answer.
     let no_token = Signer::event_payload("room.call", &json!({"room_name": "r", "room_url": "u"}));
-    let response = exchange(
-        server.address,
-        "GET",
-        "/webhook",
-        &websocket_headers(&signer, &no_token),
-        b"",
-    )
-    .await;
+    let response =
+        exchange(server.address, "GET", "/webhook", &websocket_headers(&signer, &no_token), b"")
+            .await;
     assert_eq!(response.status, 422);
-    assert_eq!(
-        response.utf8(),
-        "invalid event: room.call: `token` is missing or not a string"
-    );
+    assert_eq!(response.utf8(), "invalid event: room.call: `token` is missing or not a string");
 
     // Another event.
     let ended = Signer::event_payload("room.ended", &json!({"room_name": "r"}));
-    let response = exchange(
-        server.address,
-        "GET",
-        "/webhook",
-        &websocket_headers(&signer, &ended),
-        b"",
-    )
-    .await;
+    let response =
+        exchange(server.address, "GET", "/webhook", &websocket_headers(&signer, &ended), b"").await;
     assert_eq!(response.status, 400);
-    assert_eq!(
-        response.utf8(),
-        "only room.call can be delivered over a websocket"
-    );
+    assert_eq!(response.utf8(), "only room.call can be delivered over a websocket");
 
     assert!(recorder.calls().is_empty());
     server.stop().await.unwrap();
@@ -357,7 +283,7 @@ async fn websocket_deliveries_follow_the_policy() {
 /// `Faulty` fails (or panics) on `room.ended` for room `fault`: the answer is 500 with the
 /// fixed body, and the next event (`after`) still gets 200 and is the only one handled.
 async fn assert_handler_fault_gives_500(fault: &str, after: &str) -> TestServer {
-    let faulty = Arc::new(Faulty::default());
+    let faulty = Faulty::default();
     let server = TestServer::start(signed(faulty.clone())).await;
     let signer = Signer::new(SECRET);
     let ended = |room: &str| signer.request("/webhook", "room.ended", &json!({"room_name": room}));
@@ -385,10 +311,7 @@ async fn a_handler_panic_gives_500_and_the_server_keeps_serving() {
 
 /// The server still answers its health route; then it stops cleanly.
 async fn assert_health_then_stop(server: TestServer) {
-    assert_eq!(
-        exchange(server.address, "GET", "/", &[], b"").await.status,
-        200
-    );
+    assert_eq!(exchange(server.address, "GET", "/", &[], b"").await.status, 200);
     server.stop().await.unwrap();
 }
 
@@ -397,7 +320,7 @@ async fn assert_health_then_stop(server: TestServer) {
 
 #[tokio::test]
 async fn graceful_shutdown_lets_an_in_flight_request_finish() {
-    let slow = Arc::new(Slow::default());
+    let slow = Slow::default();
     let mut server = TestServer::start(signed(slow.clone())).await;
     let address = server.address;
     let request =
@@ -411,10 +334,7 @@ async fn graceful_shutdown_lets_an_in_flight_request_finish() {
     // New connections are refused once the signal is seen…
     let deadline = Instant::now() + Duration::from_secs(5);
     while TcpStream::connect(address).await.is_ok() {
-        assert!(
-            Instant::now() < deadline,
-            "still accepting connections after the signal"
-        );
+        assert!(Instant::now() < deadline, "still accepting connections after the signal");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     // …while the request in flight is still being handled.
@@ -438,22 +358,16 @@ async fn a_client_that_never_finishes_its_request_head_is_disconnected() {
     )
     .await;
     let mut stream = TcpStream::connect(server.address).await.unwrap();
-    stream
-        .write_all(b"POST /webhook HTTP/1.1\r\nHost: t\r\nContent-Ty")
-        .await
-        .unwrap();
+    stream.write_all(b"POST /webhook HTTP/1.1\r\nHost: t\r\nContent-Ty").await.unwrap();
     let mut rest = Vec::new();
     let closed = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut rest)).await;
-    assert!(
-        closed.is_ok(),
-        "the half-sent head kept its connection open"
-    );
+    assert!(closed.is_ok(), "the half-sent head kept its connection open");
     assert_health_then_stop(server).await;
 }
 
 #[tokio::test]
 async fn shutdown_gives_up_after_the_grace_period() {
-    let slow = Arc::new(Slow::default());
+    let slow = Slow::default();
     let grace = Duration::from_millis(300);
     let mut server =
         TestServer::start(signed(slow.clone()).with_shutdown_grace_period(grace)).await;
@@ -468,10 +382,7 @@ async fn shutdown_gives_up_after_the_grace_period() {
     server.signal();
     server.stop().await.unwrap();
     let waited = started.elapsed();
-    assert!(
-        waited >= grace,
-        "returned after {waited:?}, before the grace period"
-    );
+    assert!(waited >= grace, "returned after {waited:?}, before the grace period");
     assert!(waited < Duration::from_secs(5), "waited {waited:?}");
     assert!(!*slow.finished.lock().unwrap());
     stuck.abort();
@@ -488,47 +399,34 @@ async fn an_empty_secret_or_an_unusable_layer_is_refused_at_start_up() {
         .serve_with_shutdown(listener, std::future::pending())
         .await
         .unwrap_err();
-    assert!(matches!(
-        error,
-        ServerError::Config(ConfigError::MissingSecret)
-    ));
-    assert!(
-        error.to_string().contains("MESHAGENT_WEBHOOK_SECRET"),
-        "{error}"
-    );
+    assert!(matches!(error, ServerError::Config(ConfigError::MissingSecret)));
+    assert!(error.to_string().contains("MESHAGENT_WEBHOOK_SECRET"), "{error}");
 
     let layer = MeshagentSignatureLayer::from_secrets(["whsec_ok", ""]);
     let error = WebhookServer::new(Recorder::default())
         .with_signature_layer(layer)
-        .into_router()
+        .into_router::<()>()
         .unwrap_err();
-    assert!(
-        error.to_string().contains("MESHAGENT_WEBHOOK_SECRET"),
-        "{error}"
-    );
+    assert!(error.to_string().contains("MESHAGENT_WEBHOOK_SECRET"), "{error}");
 }
 
 #[tokio::test]
 async fn a_signature_layer_with_two_secrets_accepts_both() {
-    let recorder = Arc::new(Recorder::default());
+    let recorder = Recorder::default();
     let layer = MeshagentSignatureLayer::from_secrets(["whsec_new", "whsec_old"]);
     let server =
         TestServer::start(WebhookServer::new(recorder.clone()).with_signature_layer(layer)).await;
     let data = json!({"room_name": "r"});
 
     for secret in ["whsec_new", "whsec_old"] {
-        let response = send(
-            server.address,
-            Signer::new(secret).request("/webhook", "room.ended", &data),
-        )
-        .await;
+        let response =
+            send(server.address, Signer::new(secret).request("/webhook", "room.ended", &data))
+                .await;
         assert_eq!(response.status, 200, "{secret}");
     }
-    let other = send(
-        server.address,
-        Signer::new("whsec_other").request("/webhook", "room.ended", &data),
-    )
-    .await;
+    let other =
+        send(server.address, Signer::new("whsec_other").request("/webhook", "room.ended", &data))
+            .await;
     assert_eq!(other.status, 401);
     assert_eq!(other.utf8(), "invalid jwt");
     assert_eq!(recorder.calls().len(), 2);
@@ -538,70 +436,17 @@ async fn a_signature_layer_with_two_secrets_accepts_both() {
 
 #[tokio::test]
 async fn bad_paths_and_busy_ports_are_reported() {
-    let error = signed(Recorder::default())
-        .with_path("webhook")
-        .into_router()
-        .unwrap_err();
+    let error = signed(Recorder::default()).with_path("webhook").into_router::<()>().unwrap_err();
     assert!(matches!(error, ServerError::InvalidPath { .. }), "{error}");
-    let error = signed(Recorder::default())
-        .with_path("/{id}")
-        .into_router()
-        .unwrap_err();
+    let error = signed(Recorder::default()).with_path("/{id}").into_router::<()>().unwrap_err();
     assert!(matches!(error, ServerError::InvalidPath { .. }), "{error}");
 
     let taken = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = taken.local_addr().unwrap().port();
-    let run = signed(Recorder::default())
-        .with_host("127.0.0.1")
-        .with_port(port)
-        .run();
-    let error = tokio::time::timeout(Duration::from_secs(5), run)
-        .await
-        .unwrap()
-        .unwrap_err();
+    let run = signed(Recorder::default()).with_host("127.0.0.1").with_port(port).run();
+    let error = tokio::time::timeout(Duration::from_secs(5), run).await.unwrap().unwrap_err();
     assert!(matches!(error, ServerError::Bind { .. }), "{error}");
-    assert_eq!(
-        error.to_string(),
-        format!("could not listen on 127.0.0.1:{port}")
-    );
-}
-
-#[tokio::test]
-async fn unsigned_mode_works_on_loopback_only() {
-    let recorder = Arc::new(Recorder::default());
-    let server = TestServer::start(
-        WebhookServer::new(recorder.clone())
-            .dangerously_accept_unsigned_requests_for_local_testing(),
-    )
-    .await;
-    let body = Signer::event_payload("room.ended", &json!({"room_name": "unsigned"}));
-    let response = exchange(server.address, "POST", "/webhook", &[], body.as_bytes()).await;
-    assert_eq!(response.status, 200);
-    assert_eq!(recorder.calls(), [("on_room_ended", "unsigned".to_owned())]);
-    let oversized = vec![b' '; 1024 * 1024 + 1];
-    let response = exchange(server.address, "POST", "/webhook", &[], &oversized).await;
-    assert_eq!(response.status, 413);
-    server.stop().await.unwrap();
-
-    let everywhere = TcpListener::bind("0.0.0.0:0").await.unwrap();
-    let error = WebhookServer::new(Recorder::default())
-        .dangerously_accept_unsigned_requests_for_local_testing()
-        .serve_with_shutdown(everywhere, std::future::pending())
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(error, ServerError::UnsignedNotLocal { address: Some(_) }),
-        "{error}"
-    );
-
-    let error = signed(Recorder::default())
-        .dangerously_accept_unsigned_requests_for_local_testing()
-        .into_router()
-        .unwrap_err();
-    assert!(
-        matches!(error, ServerError::UnsignedNotLocal { address: None }),
-        "{error}"
-    );
+    assert_eq!(error.to_string(), format!("could not listen on 127.0.0.1:{port}"));
 }
 
 /// Environment defaults need a process whose environment we control: this test re-runs itself
@@ -610,10 +455,7 @@ async fn unsigned_mode_works_on_loopback_only() {
 fn environment_defaults_and_start_up_without_a_secret() {
     const SCENARIO: &str = "MESHAGENT_WEBHOOKS_SERVER_TEST_SCENARIO";
     if let Ok(scenario) = std::env::var(SCENARIO) {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         runtime.block_on(environment_scenario(&scenario));
         println!("scenario {scenario} passed");
         return;
@@ -626,11 +468,7 @@ fn environment_defaults_and_start_up_without_a_secret() {
     for (scenario, secret, port) in scenarios {
         let mut child = std::process::Command::new(std::env::current_exe().unwrap());
         child
-            .args([
-                "--exact",
-                "environment_defaults_and_start_up_without_a_secret",
-                "--nocapture",
-            ])
+            .args(["--exact", "environment_defaults_and_start_up_without_a_secret", "--nocapture"])
             .env(SCENARIO, scenario)
             .env_remove("MESHAGENT_WEBHOOK_SECRET")
             .env_remove("MESHAGENT_PORT");
@@ -663,14 +501,8 @@ async fn environment_scenario(scenario: &str) {
                 .await
                 .expect("run() returns at once")
                 .unwrap_err();
-            assert!(matches!(
-                error,
-                ServerError::Config(ConfigError::MissingSecret)
-            ));
-            assert!(
-                error.to_string().contains("MESHAGENT_WEBHOOK_SECRET"),
-                "{error}"
-            );
+            assert!(matches!(error, ServerError::Config(ConfigError::MissingSecret)));
+            assert!(error.to_string().contains("MESHAGENT_WEBHOOK_SECRET"), "{error}");
         }
         "port-from-env" => {
             assert_eq!(server.port(), Some(9123));

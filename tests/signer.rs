@@ -40,10 +40,8 @@ fn signer_reproduces_every_payload_and_header_meshagent_sent() {
                 .map(|(_, value)| value.trim().to_owned())
         };
         let sent = header("Meshagent-Webhook").unwrap_or_else(|| vector.body.clone().unwrap());
-        let payload = Signer::event_payload(
-            vector.event.as_deref().unwrap(),
-            vector.data.as_ref().unwrap(),
-        );
+        let payload =
+            Signer::event_payload(vector.event.as_deref().unwrap(), vector.data.as_ref().unwrap());
         assert_eq!(payload, sent, "{}: payload differs", vector.name);
         let secret = vector.secret.clone().unwrap();
         assert_eq!(

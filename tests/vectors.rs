@@ -10,10 +10,7 @@ use common::{TestServer, recording_app, send_raw, vectors};
 #[tokio::test]
 async fn every_sdk_vector_gets_the_crate_answer_over_tcp() {
     let mut checked = 0;
-    for vector in vectors()
-        .iter()
-        .filter(|vector| !vector.is_websocket_upgrade())
-    {
+    for vector in vectors().iter().filter(|vector| !vector.is_websocket_upgrade()) {
         let (app, seen) = recording_app(vector.layer());
         let server = TestServer::start(app).await;
         let response = send_raw(
@@ -25,12 +22,7 @@ async fn every_sdk_vector_gets_the_crate_answer_over_tcp() {
         )
         .await;
         let name = &vector.name;
-        assert_eq!(
-            response.status,
-            vector.expected.status,
-            "{name}: body {:?}",
-            response.text()
-        );
+        assert_eq!(response.status, vector.expected.status, "{name}: body {:?}", response.text());
         if let Some(reason) = &vector.expected.reason {
             assert!(
                 response.text().contains(reason.as_str()),
@@ -40,32 +32,16 @@ async fn every_sdk_vector_gets_the_crate_answer_over_tcp() {
         }
         let seen = seen.lock().unwrap().clone();
         if vector.expected.expect == "accept" {
-            let event = vector
-                .event
-                .clone()
-                .expect("accepted vectors name their event");
-            let data = vector
-                .data
-                .clone()
-                .expect("accepted vectors carry their data");
-            assert_eq!(
-                seen,
-                vec![(event, data)],
-                "{name}: handler saw the wrong event"
-            );
+            let event = vector.event.clone().expect("accepted vectors name their event");
+            let data = vector.data.clone().expect("accepted vectors carry their data");
+            assert_eq!(seen, vec![(event, data)], "{name}: handler saw the wrong event");
             assert_eq!(response.text(), "ok", "{name}");
         } else {
-            assert!(
-                seen.is_empty(),
-                "{name}: a rejected request reached the handler"
-            );
+            assert!(seen.is_empty(), "{name}: a rejected request reached the handler");
         }
         checked += 1;
     }
-    assert_eq!(
-        checked, 62,
-        "all vectors but the 5 websocket upgrades were sent"
-    );
+    assert_eq!(checked, 62, "all vectors but the 5 websocket upgrades were sent");
 }
 
 #[tokio::test]
@@ -85,9 +61,5 @@ async fn accepted_vectors_are_the_ones_the_policy_accepts() {
     ] {
         assert!(accepted.iter().any(|accepted| accepted == name), "{name}");
     }
-    assert!(
-        !accepted
-            .iter()
-            .any(|name| name == "body_compact_signed_by_python")
-    );
+    assert!(!accepted.iter().any(|name| name == "body_compact_signed_by_python"));
 }

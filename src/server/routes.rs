@@ -1,6 +1,7 @@
 //! The axum routes: the webhook endpoint (event dispatch and websocket deliveries) and the
-//! health check.
+//! health check. Each handler call runs in its own task, tracked for a graceful shutdown.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use axum::Router;
@@ -9,169 +10,148 @@ use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{FromRequestParts, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use bytes::Bytes;
 use http::header::{ALLOW, CONTENT_TYPE, UPGRADE};
 use http::request::Parts;
 use http::{HeaderValue, Method, StatusCode};
-use http_body_util::LengthLimitError;
+use tokio_util::task::TaskTracker;
 
-use super::WebhookHandler;
-use super::tasks::{InFlight, Outcome, run_isolated};
-use crate::{MESHAGENT_WEBHOOK, MeshagentEvent, MeshagentSignatureLayer};
+use super::config::Limits;
+use super::serve::ConnectionPermit;
+use super::{HandlerError, WebhookHandler};
+use crate::{MeshagentEvent, MeshagentSignatureLayer};
+
+/// The tracing target of the server's own events.
+pub(super) const TARGET: &str = "meshagent_webhooks::server";
 
 /// The body of every success, byte for byte what MeshAgent's Python server sends.
 const OK_BODY: &str = r#"{"ok": true}"#;
 
 /// What every request to the webhook route shares.
-pub(crate) struct Shared<H> {
-    pub(crate) handler: Arc<H>,
-    pub(crate) in_flight: Arc<InFlight>,
-    /// `Some(body limit)` in unsigned mode (no signature layer in front of the route).
-    pub(crate) unsigned_limit: Option<usize>,
+pub(super) struct Shared<H> {
+    handler: Arc<H>,
+    /// Handler calls and websocket sessions, for the graceful shutdown.
+    pub(super) tasks: TaskTracker,
+    limits: Limits,
+}
+
+impl<H> Shared<H> {
+    pub(super) fn new(handler: Arc<H>, limits: Limits) -> Self {
+        Self { handler, tasks: TaskTracker::new(), limits }
+    }
+}
+
+impl<H> Clone for Shared<H> {
+    fn clone(&self) -> Self {
+        Self { handler: self.handler.clone(), tasks: self.tasks.clone(), limits: self.limits }
+    }
 }
 
 /// The webhook route alone: GET and POST (and HEAD, through GET) on `path`, with `layer` in
-/// front of the endpoint when there is one. Other methods get 405 before the layer runs.
-pub(crate) fn webhook_router<H: WebhookHandler>(
+/// front of them. Other methods get 405 before the layer runs.
+pub(super) fn webhook_route<H, S>(
     path: &str,
     shared: Shared<H>,
-    layer: Option<MeshagentSignatureLayer>,
-) -> Router {
-    let endpoint = get(webhook::<H>).post(webhook::<H>);
-    let endpoint = match layer {
-        Some(layer) => endpoint.route_layer(layer),
-        None => endpoint,
-    };
-    Router::new().route(path, endpoint.with_state(Arc::new(shared)))
+    layer: MeshagentSignatureLayer,
+) -> Router<S>
+where
+    H: WebhookHandler,
+    S: Clone + Send + Sync + 'static,
+{
+    let endpoint = get(webhook::<H>).post(webhook::<H>).route_layer(layer).with_state(shared);
+    Router::new().route(path, endpoint)
 }
 
 /// `GET /`: 200 `{"ok": true}`.
-pub(crate) async fn health() -> Response {
+pub(super) async fn health() -> Response {
     ok()
 }
 
-async fn webhook<H: WebhookHandler>(
-    State(shared): State<Arc<Shared<H>>>,
-    request: Request,
-) -> Response {
-    let (mut parts, body) = request.into_parts();
+fn ok() -> Response {
+    let mut response = Response::new(Body::from(OK_BODY));
+    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+async fn webhook<H: WebhookHandler>(State(shared): State<Shared<H>>, request: Request) -> Response {
+    let (mut parts, _verified_body) = request.into_parts();
     if parts.headers.contains_key(UPGRADE) {
-        return websocket(shared, parts, body).await;
+        return websocket(shared, parts).await;
     }
-    let event = match read_event(&shared, &mut parts, body).await {
+    let event = match MeshagentEvent::from_request_parts(&mut parts, &()).await {
         Ok(event) => event,
-        Err(rejection) => return rejection,
+        Err(rejection) => return rejection.into_response(),
     };
     let name = event.name().to_owned();
     let handler = shared.handler.clone();
-    let guard = shared.in_flight.enter();
-    match run_isolated(&name, guard, async move { handler.on_event(event).await }).await {
-        Outcome::Done => ok(),
-        Outcome::Failed => failed(),
+    let call = async move { handler.on_event(event).await };
+    if run_isolated(&shared.tasks, &name, call).await {
+        ok()
+    } else {
+        text(StatusCode::INTERNAL_SERVER_ERROR, "webhook handler failed")
     }
 }
 
 /// Policy step 10: an `Upgrade` request must be a GET websocket handshake carrying a verified
 /// `room.call`; the handler then gets the call and the socket.
-async fn websocket<H: WebhookHandler>(
-    shared: Arc<Shared<H>>,
-    mut parts: Parts,
-    body: Body,
-) -> Response {
+async fn websocket<H: WebhookHandler>(shared: Shared<H>, mut parts: Parts) -> Response {
     if parts.method != Method::GET {
-        let mut response = text(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "websocket deliveries must use GET",
-        );
-        response
-            .headers_mut()
-            .insert(ALLOW, HeaderValue::from_static("GET"));
+        let mut response =
+            text(StatusCode::METHOD_NOT_ALLOWED, "websocket deliveries must use GET");
+        response.headers_mut().insert(ALLOW, HeaderValue::from_static("GET"));
         return response;
     }
     let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
         Ok(upgrade) => upgrade,
         Err(rejection) => return rejection.into_response(),
     };
-    let call = match read_event(&shared, &mut parts, body).await {
+    let call = match MeshagentEvent::from_request_parts(&mut parts, &()).await {
         Ok(MeshagentEvent::RoomCall(call)) => call,
-        Ok(other) => {
-            tracing::debug!(
-                target: "meshagent_webhooks::server",
-                event = other.name(),
-                "refused a websocket delivery that is not room.call"
-            );
+        Ok(_) => {
             return text(
                 StatusCode::BAD_REQUEST,
                 "only room.call can be delivered over a websocket",
             );
         }
-        Err(rejection) => return rejection,
+        Err(rejection) => return rejection.into_response(),
     };
-    let handler = shared.handler.clone();
-    let guard = shared.in_flight.enter();
+    // The session counts as a connection for as long as it lasts.
+    let permit = parts.extensions.remove::<ConnectionPermit>();
+    let Shared { handler, tasks, limits } = shared;
     upgrade
+        .max_message_size(limits.max_websocket_message_size)
+        .max_frame_size(limits.max_websocket_frame_size)
         .on_failed_upgrade(|error| {
-            tracing::warn!(
-                target: "meshagent_webhooks::server",
-                %error,
-                "websocket upgrade failed"
-            );
+            tracing::warn!(target: TARGET, %error, "websocket upgrade failed");
         })
         .on_upgrade(move |socket| async move {
             let session = async move { handler.on_call_websocket(call, socket).await };
-            run_isolated("room.call", guard, session).await;
+            run_isolated(&tasks, "room.call", session).await;
+            drop(permit);
         })
 }
 
-/// The event: from the layer's verified payload, or, in unsigned mode, from the
-/// `Meshagent-Webhook` header or the body. A failure is the rejection's response.
-async fn read_event<H>(
-    shared: &Shared<H>,
-    parts: &mut Parts,
-    body: Body,
-) -> Result<MeshagentEvent, Response> {
-    let Some(limit) = shared.unsigned_limit else {
-        return MeshagentEvent::from_request_parts(parts, &())
-            .await
-            .map_err(IntoResponse::into_response);
+/// Runs `call` in its own tracked task, so that an error or a panic is contained and logged
+/// (the cause, never the payload). Whether it succeeded.
+async fn run_isolated<F>(tasks: &TaskTracker, event: &str, call: F) -> bool
+where
+    F: Future<Output = Result<(), HandlerError>> + Send + 'static,
+{
+    let cause = match tasks.spawn(call).await {
+        Ok(Ok(())) => return true,
+        Ok(Err(error)) => error.to_string(),
+        // The panic message is not logged: it may quote the payload. The panic hook has
+        // already reported it.
+        Err(join_error) if join_error.is_panic() => "panicked".to_owned(),
+        Err(_) => "was cancelled".to_owned(),
     };
-    let payload = match parts.headers.get(MESHAGENT_WEBHOOK) {
-        Some(value) => Bytes::copy_from_slice(value.as_bytes()),
-        None => match axum::body::to_bytes(body, limit).await {
-            Ok(payload) => payload,
-            Err(error) if is_over_limit(&error) => {
-                return Err(text(StatusCode::PAYLOAD_TOO_LARGE, "payload too large"));
-            }
-            Err(_) => {
-                return Err(text(StatusCode::BAD_REQUEST, "failed to read request body"));
-            }
-        },
-    };
-    MeshagentEvent::from_json(&payload).map_err(IntoResponse::into_response)
-}
-
-fn is_over_limit(error: &axum::Error) -> bool {
-    std::error::Error::source(error).is_some_and(|cause| cause.is::<LengthLimitError>())
-}
-
-fn ok() -> Response {
-    let mut response = Response::new(Body::from(OK_BODY));
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    response
-}
-
-fn failed() -> Response {
-    text(StatusCode::INTERNAL_SERVER_ERROR, "webhook handler failed")
+    tracing::error!(target: TARGET, event, error = %cause, "webhook handler failed");
+    false
 }
 
 fn text(status: StatusCode, body: &'static str) -> Response {
-    let mut response = Response::new(Body::from(body));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
+    let mut response = (status, body).into_response();
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
     response
 }

@@ -1,85 +1,177 @@
-//! The response body of [`MeshagentSignature`](super::MeshagentSignature).
+//! The request body, read up to a limit and hashed as it streams in.
 
-use std::convert::Infallible;
 use std::pin::Pin;
-use std::task::{Context, Poll};
 
-use bytes::Bytes;
-use http_body::{Body, Frame, SizeHint};
-use http_body_util::Full;
-use pin_project_lite::pin_project;
+use bytes::{Buf, Bytes};
+use http_body::Body;
+use http_body_util::{BodyExt, LengthLimitError};
+use sha2::{Digest, Sha256};
 
-pin_project! {
-    /// The inner service's body, or the short body of a rejection.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use http_body_util::Full;
-    /// use meshagent_webhooks::signature::ResponseBody;
-    ///
-    /// fn body_type(_: &ResponseBody<Full<bytes::Bytes>>) {}
-    /// ```
-    #[derive(Debug)]
-    pub struct ResponseBody<B> {
-        #[pin]
-        kind: Kind<B>,
-    }
+use super::layer::BoxError;
+use crate::rejection::{BodyReadFailed, PayloadTooLarge, SignatureRejection};
+
+/// The first reservation for a body that comes in several chunks: memory follows the bytes
+/// that arrive, never a declared length alone.
+const FIRST_RESERVATION: usize = 64 * 1024;
+
+/// One body being read: its hash so far and its bytes.
+///
+/// A body that arrives as one chunk is kept as it is (no copy). Otherwise each chunk is hashed
+/// and copied into one buffer, reserved at most [`FIRST_RESERVATION`] up front, then grown to
+/// at most twice what has arrived (never past the declared length or the limit).
+#[derive(Debug)]
+pub(super) struct BodyReader {
+    hasher: Sha256,
+    limit: usize,
+    declared: Option<usize>,
+    first: Option<Bytes>,
+    joined: Vec<u8>,
+    read: usize,
 }
 
-pin_project! {
-    #[project = KindProj]
-    #[derive(Debug)]
-    enum Kind<B> {
-        Inner { #[pin] body: B },
-        Rejection { #[pin] body: Full<Bytes> },
-    }
-}
-
-impl<B> ResponseBody<B> {
-    pub(crate) fn inner(body: B) -> Self {
+impl BodyReader {
+    pub(super) fn new(declared: Option<u64>, limit: usize) -> Self {
         Self {
-            kind: Kind::Inner { body },
+            hasher: Sha256::new(),
+            limit,
+            declared: declared.and_then(|length| usize::try_from(length).ok()),
+            first: None,
+            joined: Vec::new(),
+            read: 0,
         }
     }
 
-    pub(crate) fn rejection(body: Full<Bytes>) -> Self {
-        Self {
-            kind: Kind::Rejection { body },
+    /// How many bytes have been read.
+    pub(super) fn bytes_read(&self) -> usize {
+        self.read
+    }
+
+    /// Reads `body` to its end; fails when it passes the limit or breaks.
+    pub(super) async fn read<B>(&mut self, mut body: Pin<&mut B>) -> Result<(), SignatureRejection>
+    where
+        B: Body,
+        B::Error: Into<BoxError>,
+    {
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|error| read_failed(error.into()))?;
+            if let Ok(data) = frame.into_data() {
+                self.push(data)?;
+            }
         }
+        Ok(())
+    }
+
+    fn push(&mut self, mut data: impl Buf) -> Result<(), SignatureRejection> {
+        let len = data.remaining();
+        self.read = self.read.saturating_add(len);
+        if self.read > self.limit {
+            return Err(PayloadTooLarge::with_detail("body is over the limit").into());
+        }
+        let chunk = data.copy_to_bytes(len);
+        self.hasher.update(&chunk);
+        let whole = self.declared.is_none_or(|declared| declared <= len);
+        if self.read == len && whole {
+            self.first = Some(chunk);
+            return Ok(());
+        }
+        if let Some(first) = self.first.take() {
+            self.grow(first.len());
+            self.joined.extend_from_slice(&first);
+        }
+        self.grow(chunk.len());
+        self.joined.extend_from_slice(&chunk);
+        Ok(())
+    }
+
+    /// Makes room for `more` bytes: twice what is held, at least the first reservation, at most
+    /// the declared length or the limit (and never less than needed).
+    fn grow(&mut self, more: usize) {
+        let needed = self.joined.len() + more;
+        if needed <= self.joined.capacity() {
+            return;
+        }
+        let ceiling = self.declared.unwrap_or(self.limit).min(self.limit);
+        let target = (2 * self.joined.len()).max(FIRST_RESERVATION).min(ceiling).max(needed);
+        self.joined.reserve_exact(target - self.joined.len());
+    }
+
+    /// The body's bytes and their SHA-256.
+    pub(super) fn finish(self) -> (Bytes, [u8; 32]) {
+        let payload = match self.first {
+            Some(first) => first,
+            None => Bytes::from(self.joined),
+        };
+        (payload, self.hasher.finalize().into())
     }
 }
 
-impl<B> Body for ResponseBody<B>
-where
-    B: Body<Data = Bytes>,
-{
-    type Data = Bytes;
-    type Error = B::Error;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        match self.project().kind.project() {
-            KindProj::Inner { body } => body.poll_frame(cx),
-            KindProj::Rejection { body } => body
-                .poll_frame(cx)
-                .map(|frame| frame.map(|frame| frame.map_err(|never: Infallible| match never {}))),
+/// The rejection for a body that failed: 413 when an outer body limit cut it off (as for a
+/// declared length over the limit), else 400.
+fn read_failed(error: BoxError) -> SignatureRejection {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error.as_ref());
+    while let Some(error) = cause {
+        if error.is::<LengthLimitError>() {
+            return PayloadTooLarge::with_detail("an outer body limit cut the body off").into();
         }
+        cause = error.source();
+    }
+    BodyReadFailed::new().into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(declared: Option<u64>, chunks: &[&[u8]]) -> (BodyReader, Result<(), String>) {
+        let mut reader = BodyReader::new(declared, 100);
+        let mut result = Ok(());
+        for chunk in chunks {
+            result = reader.push(*chunk).map_err(|rejection| rejection.body_text());
+        }
+        (reader, result)
     }
 
-    fn is_end_stream(&self) -> bool {
-        match &self.kind {
-            Kind::Inner { body } => body.is_end_stream(),
-            Kind::Rejection { body } => body.is_end_stream(),
-        }
+    #[test]
+    fn a_body_in_one_chunk_is_kept_and_several_are_joined() {
+        let (one, _) = read(Some(5), &[b"hello"]);
+        assert!(one.first.is_some() && one.joined.capacity() == 0);
+        let (joined, _) = read(Some(11), &[b"hello", b" ", b"world"]);
+        let (payload, digest) = joined.finish();
+        assert_eq!(payload, "hello world");
+        assert_eq!(digest, <[u8; 32]>::from(Sha256::digest(b"hello world")));
     }
 
-    fn size_hint(&self) -> SizeHint {
-        match &self.kind {
-            Kind::Inner { body } => body.size_hint(),
-            Kind::Rejection { body } => body.size_hint(),
+    #[test]
+    fn memory_follows_the_bytes_received_not_the_declared_length() {
+        let declared = 10_000_000;
+        let mut reader = BodyReader::new(Some(declared as u64), usize::MAX);
+        for size in [2, 2, 100, FIRST_RESERVATION, 1, 3 * FIRST_RESERVATION, 7, 500_000] {
+            reader.push(&vec![0u8; size][..]).unwrap();
+            let held = reader.joined.capacity();
+            assert!(held >= reader.read, "{held} < {}", reader.read);
+            assert!(held <= FIRST_RESERVATION.max(2 * reader.read), "{held} for {}", reader.read);
         }
+        let mut small = BodyReader::new(Some(6), usize::MAX);
+        small.push(&b"abc"[..]).unwrap();
+        small.push(&b"def"[..]).unwrap();
+        assert_eq!(small.joined.capacity(), 6);
+    }
+
+    #[test]
+    fn the_limit_counts_every_chunk() {
+        let (_, result) = read(None, &[&[0; 60], &[0; 40]]);
+        assert_eq!(result, Ok(()));
+        let (_, result) = read(None, &[&[0; 60], &[0; 41]]);
+        assert_eq!(result, Err("payload too large".to_owned()));
+    }
+
+    #[tokio::test]
+    async fn an_outer_limit_is_a_payload_too_large() {
+        use http_body_util::{BodyExt, Full, Limited};
+        let limited = Limited::new(Full::new(Bytes::from_static(b"too long")), 3);
+        let cut = limited.collect().await.unwrap_err();
+        assert_eq!(read_failed(cut).body_text(), "payload too large");
+        let broken: BoxError = "connection reset".into();
+        assert_eq!(read_failed(broken).body_text(), "failed to read request body");
     }
 }

@@ -1,173 +1,288 @@
-//! The response future of [`MeshagentSignature`](super::MeshagentSignature).
+//! The response future of [`MeshagentSignature`](super::MeshagentSignature): what happens to a
+//! request, from its head to the answer.
 
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
+use std::future::{Future, poll_fn};
+use std::pin::{Pin, pin};
 use std::sync::Arc;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll};
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
+use http::header::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, EXPECT, TRANSFER_ENCODING};
 use http::request::Parts;
-use http::{Request, Response};
+use http::{HeaderMap, HeaderValue, Request, Response, Version};
 use http_body::Body;
-use http_body_util::Full;
-use pin_project_lite::pin_project;
+use http_body_util::{BodyExt, Either, Full};
+use sha2::{Digest, Sha256};
+use tokio::time::{Instant, Sleep, sleep_until};
 use tower_service::Service;
 
-use super::ResponseBody;
-use super::headers::Framing;
-use super::layer::Config;
-use super::read::BodyReader;
-use super::service::accept;
-use super::verify::VerifiedToken;
-use crate::PayloadSource;
-use crate::rejection::SignatureRejection;
+use super::body::BodyReader;
+use super::layer::{BoxError, Config, ResponseBody};
+use super::verified::VerifiedToken;
+use super::{PayloadSource, VerifiedClaims, VerifiedWebhook};
+use crate::rejection::{
+    BodyTimeout, EventRejection, PayloadTooLarge, Rejection, SignatureRejection,
+};
+use crate::telemetry::{Observer, trace_rejection};
 
-pin_project! {
-    /// The response future of [`MeshagentSignature`](super::MeshagentSignature): reads and
-    /// verifies the request, then runs the inner service, or answers with the rejection.
-    ///
-    /// A state machine, not a boxed future: it allocates nothing itself, and it is `Send`
-    /// whenever the inner service, its future and the request body are.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use bytes::Bytes;
-    /// use http::Request;
-    /// use http_body_util::Full;
-    /// use meshagent_webhooks::signature::ResponseFuture;
-    ///
-    /// fn future_type<S: tower::Service<Request<Full<Bytes>>>>(_: ResponseFuture<S, Full<Bytes>>) {}
-    /// ```
-    pub struct ResponseFuture<S, B>
-    where
-        S: Service<Request<Full<Bytes>>>,
-    {
-        #[pin]
-        state: State<S, B>,
+/// The most a refused body is read (and thrown away) so that the client can finish writing it
+/// and read the answer on a connection it may reuse: 4 MiB. A longer one closes the
+/// connection instead.
+pub(super) const DRAIN_LIMIT: u64 = 4 * 1024 * 1024;
+
+type BoxedResponse<R, E> =
+    Pin<Box<dyn Future<Output = Result<Response<ResponseBody<R>>, E>> + Send>>;
+
+/// The response future of [`MeshagentSignature`](super::MeshagentSignature): reads and
+/// verifies the request, drains what is left of a refused body, then answers with the inner
+/// service or the rejection.
+pub struct ResponseFuture<R, E> {
+    inner: BoxedResponse<R, E>,
+}
+
+impl<R, E> ResponseFuture<R, E> {
+    pub(super) fn new(inner: BoxedResponse<R, E>) -> Self {
+        Self { inner }
     }
 }
 
-pin_project! {
-    #[project = StateProj]
-    enum State<S, B>
-    where
-        S: Service<Request<Full<Bytes>>>,
-    {
-        // The body is being read and hashed; the inner service is called once it is in.
-        Reading {
-            #[pin]
-            body: B,
-            pending: Option<Pending<S>>,
-        },
-        // The inner service is answering.
-        Calling {
-            #[pin]
-            future: S::Future,
-        },
-        // Refused: the response is made when polled.
-        Refused {
-            refusal: Option<(SignatureRejection, Arc<Config>)>,
-        },
-    }
-}
-
-/// What the request needs once its body is in.
-pub(super) struct Pending<S> {
-    pub(super) parts: Parts,
-    pub(super) token: VerifiedToken,
-    pub(super) framing: Framing,
-    pub(super) reader: BodyReader,
-    pub(super) inner: S,
-    pub(super) config: Arc<Config>,
-}
-
-impl<S, B> ResponseFuture<S, B>
-where
-    S: Service<Request<Full<Bytes>>>,
-{
-    pub(super) fn reading(body: B, pending: Pending<S>) -> Self {
-        Self::from_state(State::Reading {
-            body,
-            pending: Some(pending),
-        })
-    }
-
-    pub(super) fn calling(future: S::Future) -> Self {
-        Self::from_state(State::Calling { future })
-    }
-
-    pub(super) fn refused(rejection: SignatureRejection, config: Arc<Config>) -> Self {
-        Self::from_state(State::Refused {
-            refusal: Some((rejection, config)),
-        })
-    }
-
-    fn from_state(state: State<S, B>) -> Self {
-        Self { state }
-    }
-}
-
-impl<S, B, ResBody> Future for ResponseFuture<S, B>
-where
-    S: Service<Request<Full<Bytes>>, Response = Response<ResBody>>,
-    B: Body,
-{
-    type Output = Result<Response<ResponseBody<ResBody>>, S::Error>;
+impl<R, E> Future for ResponseFuture<R, E> {
+    type Output = Result<Response<ResponseBody<R>>, E>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        loop {
-            let mut state = self.as_mut().project().state;
-            let next = match state.as_mut().project() {
-                StateProj::Calling { future } => {
-                    let response = ready!(future.poll(cx))?;
-                    return Poll::Ready(Ok(response.map(ResponseBody::inner)));
+        self.inner.as_mut().poll(cx)
+    }
+}
+
+impl<R, E> fmt::Debug for ResponseFuture<R, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+    }
+}
+
+/// One request through the layer: the head checked, the body read and verified (or drained
+/// when refused), then the inner service called or the rejection answered.
+pub(super) async fn verify_then_call<S, B, R>(
+    config: Arc<Config>,
+    observer: Observer,
+    request: Request<B>,
+    mut inner: S,
+) -> Result<Response<ResponseBody<R>>, S::Error>
+where
+    S: Service<Request<Full<Bytes>>, Response = Response<R>>,
+    B: Body,
+    B::Error: Into<BoxError>,
+{
+    let (request, body) = request.into_parts();
+    let mut body = pin!(body);
+    let declared = content_length(&request.headers);
+    let at_least = declared.unwrap_or(0).max(body.size_hint().lower());
+    let mut connection = Connection {
+        deadline: Instant::now() + config.body_timeout,
+        http1: request.version < Version::HTTP_2,
+        // A client waiting for `100 Continue` has sent no body: there is nothing to drain.
+        close: request.headers.contains_key(EXPECT) || at_least > DRAIN_LIMIT,
+        drained: 0,
+    };
+    let outcome = match check_head(&config, &request, at_least) {
+        Head::Refuse(rejection) => Err(rejection),
+        Head::Verified(payload, claims) => Ok((payload, PayloadSource::Header, claims)),
+        Head::Read(token) => {
+            let declared = declared.or(body.size_hint().exact());
+            let mut reader = BodyReader::new(declared, config.max_body_size);
+            let read = before(connection.deadline, reader.read(body.as_mut())).await;
+            connection.drained = reader.bytes_read() as u64;
+            match read.unwrap_or_else(|| Err(BodyTimeout::new().into())) {
+                Ok(()) => {
+                    let (payload, digest) = reader.finish();
+                    token
+                        .check_digest(&digest)
+                        .map(|claims| (payload, PayloadSource::Body, claims))
+                        .map_err(Into::into)
                 }
-                StateProj::Refused { refusal } => {
-                    let (rejection, config) = refusal.take().expect(POLLED_AFTER_COMPLETION);
-                    rejection.trace();
-                    let response = (config.rejection_response)(&rejection);
-                    return Poll::Ready(Ok(response.map(ResponseBody::rejection)));
+                // Over the limit: the rest is drained below, so that the answer is read.
+                Err(rejection @ SignatureRejection::PayloadTooLarge(_)) => Err(rejection),
+                // Broken, cut off or too slow: the connection goes.
+                Err(rejection) => {
+                    connection.close = true;
+                    Err(rejection)
                 }
-                StateProj::Reading { body, pending } => {
-                    let read = pending.as_mut().expect(POLLED_AFTER_COMPLETION);
-                    let result = ready!(read.reader.poll_read(body, cx));
-                    let Pending {
-                        parts,
-                        token,
-                        framing,
-                        reader,
-                        mut inner,
-                        config,
-                    } = pending.take().expect(POLLED_AFTER_COMPLETION);
-                    let request = result.and_then(|()| {
-                        let (payload, digest) = reader.finish();
-                        accept(parts, token, payload, &digest, PayloadSource::Body, framing)
-                    });
-                    match request {
-                        Ok(request) => State::Calling {
-                            future: inner.call(request),
-                        },
-                        Err(rejection) => State::Refused {
-                            refusal: Some((rejection, config)),
-                        },
-                    }
-                }
-            };
-            state.set(next);
+            }
+        }
+    };
+    connection.drain(body).await;
+    let mut answer = Answer { config, observer, connection };
+    match outcome {
+        Err(rejection) => Ok(answer.refuse(rejection)),
+        Ok((payload, source, claims)) => {
+            let request = accept(request, payload, source, claims, &mut answer.observer);
+            let response = inner.call(request).await?;
+            Ok(answer.pass(response))
         }
     }
 }
 
-/// Futures must not be polled once they have completed; this one says so if it is.
-const POLLED_AFTER_COMPLETION: &str = "MeshagentSignature's ResponseFuture polled after completion";
+/// What the head of a request decides.
+enum Head {
+    /// The token passed: the body is the payload.
+    Read(VerifiedToken),
+    /// The payload came in the `Meshagent-Webhook` header and is verified; the unsigned body
+    /// is thrown away.
+    Verified(Bytes, VerifiedClaims),
+    Refuse(SignatureRejection),
+}
 
-impl<S, B> fmt::Debug for ResponseFuture<S, B>
-where
-    S: Service<Request<Full<Bytes>>>,
-{
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+/// Policy steps 1–4 as far as the head allows: configuration, signature, token, and the
+/// payload's size, declared or in the header.
+fn check_head(config: &Config, request: &Parts, at_least: u64) -> Head {
+    let (token, header_payload) = match config.verifier.check_head(&request.headers) {
+        Ok(checked) => checked,
+        Err(rejection) => return Head::Refuse(rejection),
+    };
+    let limit = config.max_body_size;
+    let too_large = |detail| Head::Refuse(PayloadTooLarge::with_detail(detail).into());
+    let Some(value) = header_payload else {
+        if at_least > limit as u64 {
+            return too_large("declared length is over the limit");
+        }
+        return Head::Read(token);
+    };
+    if value.len() > limit {
+        return too_large("Meshagent-Webhook header is over the limit");
+    }
+    let payload = Bytes::copy_from_slice(value.as_bytes());
+    match token.check_digest(&Sha256::digest(&payload).into()) {
+        Ok(claims) => Head::Verified(payload, claims),
+        Err(mismatch) => Head::Refuse(mismatch.into()),
+    }
+}
+
+/// The request's `Content-Length`, when it has exactly one and it is a number.
+fn content_length(headers: &HeaderMap) -> Option<u64> {
+    let mut values = headers.get_all(CONTENT_LENGTH).iter();
+    let length = values.next()?.to_str().ok()?.parse().ok()?;
+    values.next().is_none().then_some(length)
+}
+
+/// The verified payload becomes the request: its bytes the body, the framing headers made to
+/// say so, and a [`VerifiedWebhook`] in the extensions.
+fn accept(
+    mut request: Parts,
+    payload: Bytes,
+    source: PayloadSource,
+    claims: VerifiedClaims,
+    observer: &mut Observer,
+) -> Request<Full<Bytes>> {
+    let delivery = observer.verified(payload.len(), claims.secret_index());
+    let headers = &mut request.headers;
+    headers.remove(TRANSFER_ENCODING);
+    if content_length(headers) != Some(payload.len() as u64) {
+        headers.insert(CONTENT_LENGTH, HeaderValue::from(payload.len()));
+    }
+    if source == PayloadSource::Header {
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    }
+    let webhook = VerifiedWebhook::new(payload.clone(), source, claims, delivery);
+    request.extensions.insert(webhook);
+    Request::from_parts(request, Full::new(payload))
+}
+
+/// What the connection needs so that the next request on it is not lost.
+struct Connection {
+    /// When the body must have arrived.
+    deadline: Instant,
+    /// HTTP/1, where `Connection: close` gives a connection up; HTTP/2 resets the stream.
+    http1: bool,
+    /// The body will not be read to its end: the connection cannot be reused.
+    close: bool,
+    /// How much of the body has been read so far.
+    drained: u64,
+}
+
+impl Connection {
+    /// Reads and throws away what is left of the body, up to [`DRAIN_LIMIT`] in all and
+    /// within the deadline, so that the client can write it all and read the answer; when
+    /// that fails the connection will be closed.
+    async fn drain<B: Body>(&mut self, mut body: Pin<&mut B>) {
+        if !self.http1 || self.close || body.is_end_stream() {
+            return;
+        }
+        let drained = &mut self.drained;
+        let drain = async {
+            while *drained <= DRAIN_LIMIT {
+                match body.frame().await {
+                    None => return true,
+                    Some(Err(_)) => return false,
+                    Some(Ok(frame)) => {
+                        *drained += frame.data_ref().map_or(0, |data| data.remaining() as u64);
+                    }
+                }
+            }
+            false
+        };
+        self.close = before(self.deadline, drain).await != Some(true);
+    }
+}
+
+/// The output of `future`, or `None` once `deadline` has passed. The timer only starts when
+/// the future has to wait, so a body already in memory needs no runtime timer.
+async fn before<F: Future>(deadline: Instant, future: F) -> Option<F::Output> {
+    let mut future = pin!(future);
+    let mut timer = pin!(None::<Sleep>);
+    poll_fn(|cx| {
+        if let Poll::Ready(output) = future.as_mut().poll(cx) {
+            return Poll::Ready(Some(output));
+        }
+        if timer.is_none() {
+            timer.set(Some(sleep_until(deadline)));
+        }
+        match timer.as_mut().as_pin_mut() {
+            Some(timer) => timer.poll(cx).map(|()| None),
+            None => Poll::Pending,
+        }
+    })
+    .await
+}
+
+/// The answer, shaped by the configuration and observed.
+struct Answer {
+    config: Arc<Config>,
+    observer: Observer,
+    connection: Connection,
+}
+
+impl Answer {
+    /// The layer's own rejection.
+    fn refuse<R>(mut self, rejection: SignatureRejection) -> Response<ResponseBody<R>> {
+        trace_rejection(rejection.status(), &rejection);
+        let rejection = Rejection::Signature(rejection);
+        self.observer.finish(Some(&rejection), &self.config.warnings);
+        let response = self.config.respond(rejection).map(Either::Right);
+        self.close_if_unread(response)
+    }
+
+    /// The inner service's answer; an extractor rejection in it is shaped by the configured
+    /// response too.
+    fn pass<R>(mut self, response: Response<R>) -> Response<ResponseBody<R>> {
+        let rejection =
+            response.extensions().get::<EventRejection>().cloned().map(Rejection::Event);
+        self.observer.finish(rejection.as_ref(), &self.config.warnings);
+        let response = match rejection {
+            Some(rejection) if self.config.respond.is_some() => {
+                self.config.respond(rejection).map(Either::Right)
+            }
+            _ => response.map(Either::Left),
+        };
+        self.close_if_unread(response)
+    }
+
+    /// `Connection: close` on HTTP/1 when the body was not read to its end: the client will
+    /// not write its next request on a connection the server is about to close.
+    fn close_if_unread<T>(&self, mut response: Response<T>) -> Response<T> {
+        if self.connection.close && self.connection.http1 {
+            response.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
+        }
+        response
     }
 }

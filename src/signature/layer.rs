@@ -6,30 +6,38 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::Response;
-use http_body_util::Full;
+use http_body::Body;
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Either};
 use tower_layer::Layer;
 
 use super::{MeshagentSignature, SignatureVerifier};
-use crate::rejection::SignatureRejection;
+use crate::rejection::Rejection;
 use crate::secret::{ConfigError, SECRET_ENV_VAR, WebhookSecret};
+use crate::telemetry::RejectionWarnings;
 
 /// Default body limit: 1 MiB, like MeshAgent's Python receiver.
-///
-/// # Example
-///
-/// ```
-/// use meshagent_webhooks::MeshagentSignatureLayer;
-/// use meshagent_webhooks::signature::DEFAULT_MAX_BODY_SIZE;
-///
-/// assert_eq!(MeshagentSignatureLayer::new("k").max_body_size(), DEFAULT_MAX_BODY_SIZE);
-/// ```
 pub const DEFAULT_MAX_BODY_SIZE: usize = 1024 * 1024;
 
-type RejectionResponse = Arc<dyn Fn(&SignatureRejection) -> Response<Full<Bytes>> + Send + Sync>;
+/// Default time the body has to arrive: 30 s.
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The error type of response bodies.
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The body of a rejection response.
+pub(crate) type RejectionBody = UnsyncBoxBody<Bytes, BoxError>;
+
+/// The response body of [`MeshagentSignature`](super::MeshagentSignature): the inner
+/// service's body, or the body of a rejection.
+pub type ResponseBody<B> = Either<B, RejectionBody>;
+
+type Respond = Arc<dyn Fn(&Rejection) -> Response<RejectionBody> + Send + Sync>;
 
 /// Verifies MeshAgent webhook signatures before the inner service sees a request.
 ///
-/// See the [module docs](crate::signature) for the rules, and examples.
+/// See the [module docs](crate::signature) for the rules, the connection behaviour and more
+/// examples.
 ///
 /// # Example
 ///
@@ -42,9 +50,10 @@ type RejectionResponse = Arc<dyn Fn(&SignatureRejection) -> Response<Full<Bytes>
 ///     "ok"
 /// }
 ///
-/// let app: Router = Router::new()
-///     .route("/webhook", post(handle))
-///     .layer(MeshagentSignatureLayer::new("whsec_example"));
+/// let app: Router = Router::new().route(
+///     "/webhook",
+///     post(handle).layer(MeshagentSignatureLayer::new("whsec_example")),
+/// );
 /// ```
 #[derive(Clone)]
 #[must_use]
@@ -56,7 +65,9 @@ pub struct MeshagentSignatureLayer {
 pub(crate) struct Config {
     pub(crate) verifier: SignatureVerifier,
     pub(crate) max_body_size: usize,
-    pub(crate) rejection_response: RejectionResponse,
+    pub(crate) body_timeout: Duration,
+    pub(crate) respond: Option<Respond>,
+    pub(crate) warnings: Arc<RejectionWarnings>,
 }
 
 impl MeshagentSignatureLayer {
@@ -64,15 +75,6 @@ impl MeshagentSignatureLayer {
     ///
     /// An empty secret does not panic: the layer logs one error now and answers every request
     /// with 500 `webhook secret is not configured` (fail closed).
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use meshagent_webhooks::MeshagentSignatureLayer;
-    ///
-    /// let layer = MeshagentSignatureLayer::new("whsec_example");
-    /// # let _ = layer;
-    /// ```
     pub fn new(secret: impl Into<WebhookSecret>) -> Self {
         Self::from_verifier(SignatureVerifier::new(secret))
     }
@@ -80,15 +82,6 @@ impl MeshagentSignatureLayer {
     /// A layer that accepts tokens signed by any of `secrets` (rotation). The
     /// [`VerifiedClaims::secret_index`](crate::VerifiedClaims::secret_index) in the request
     /// extensions says which one matched. No secret, or any empty one, fails closed.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use meshagent_webhooks::MeshagentSignatureLayer;
-    ///
-    /// let layer = MeshagentSignatureLayer::from_secrets(["whsec_new", "whsec_old"]);
-    /// # let _ = layer;
-    /// ```
     pub fn from_secrets<I>(secrets: I) -> Self
     where
         I: IntoIterator,
@@ -97,10 +90,12 @@ impl MeshagentSignatureLayer {
         Self::from_verifier(SignatureVerifier::from_secrets(secrets))
     }
 
-    /// A layer with the secret from `MESHAGENT_WEBHOOK_SECRET`, read once, now.
+    /// A layer with the secret from `MESHAGENT_WEBHOOK_SECRET`, and, during a rotation, the
+    /// previous one from `MESHAGENT_WEBHOOK_PREVIOUS_SECRET` (secret index 1); both read once,
+    /// now.
     ///
-    /// When the variable is unset or empty the layer still builds, logs one error, and fails
-    /// closed: every request gets 500 `webhook secret is not configured`. Use
+    /// When `MESHAGENT_WEBHOOK_SECRET` is unset or empty the layer still builds, logs one
+    /// error, and fails closed: every request gets 500 `webhook secret is not configured`. Use
     /// [`try_from_env`](Self::try_from_env) to fail at start-up instead.
     ///
     /// # Example
@@ -109,15 +104,13 @@ impl MeshagentSignatureLayer {
     /// use axum::{Router, routing::post};
     /// use meshagent_webhooks::MeshagentSignatureLayer;
     ///
-    /// let app: Router = Router::new()
-    ///     .route("/webhook", post(|| async { "ok" }))
-    ///     .layer(MeshagentSignatureLayer::from_env());
+    /// let app: Router = Router::new().route(
+    ///     "/webhook",
+    ///     post(|| async { "ok" }).layer(MeshagentSignatureLayer::from_env()),
+    /// );
     /// ```
     pub fn from_env() -> Self {
-        match WebhookSecret::from_env() {
-            Some(secret) => Self::new(secret),
-            None => Self::from_verifier(SignatureVerifier::unconfigured()),
-        }
+        Self::from_secrets(WebhookSecret::all_from_env())
     }
 
     /// Like [`from_env`](Self::from_env), but a missing or empty `MESHAGENT_WEBHOOK_SECRET` is
@@ -126,33 +119,15 @@ impl MeshagentSignatureLayer {
     /// # Errors
     ///
     /// [`ConfigError::MissingSecret`] when the variable is unset, empty or not Unicode.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use meshagent_webhooks::MeshagentSignatureLayer;
-    ///
-    /// match MeshagentSignatureLayer::try_from_env() {
-    ///     Ok(layer) => { let _ = layer; }
-    ///     Err(error) => eprintln!("{error}"),
-    /// }
-    /// ```
     pub fn try_from_env() -> Result<Self, ConfigError> {
-        WebhookSecret::from_env()
-            .map(Self::new)
-            .ok_or(ConfigError::MissingSecret)
+        let secrets = WebhookSecret::all_from_env();
+        if secrets.is_empty() {
+            return Err(ConfigError::MissingSecret);
+        }
+        Ok(Self::from_secrets(secrets))
     }
 
     /// A layer around a ready [`SignatureVerifier`] (secrets and leeway).
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use meshagent_webhooks::{MeshagentSignatureLayer, SignatureVerifier};
-    ///
-    /// let layer = MeshagentSignatureLayer::from_verifier(SignatureVerifier::new("whsec_example"));
-    /// # let _ = layer;
-    /// ```
     pub fn from_verifier(verifier: SignatureVerifier) -> Self {
         if !verifier.is_configured() {
             tracing::error!(
@@ -165,100 +140,105 @@ impl MeshagentSignatureLayer {
             config: Arc::new(Config {
                 verifier,
                 max_body_size: DEFAULT_MAX_BODY_SIZE,
-                rejection_response: Arc::new(SignatureRejection::to_response),
+                body_timeout: DEFAULT_BODY_TIMEOUT,
+                respond: None,
+                warnings: Arc::new(RejectionWarnings::new()),
             }),
         }
     }
 
-    /// Largest body read, in bytes (default 1 MiB). A larger `Content-Length` is answered 413
-    /// before anything is read; a streamed body is cut off at the limit with 413.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use meshagent_webhooks::MeshagentSignatureLayer;
-    ///
-    /// let layer = MeshagentSignatureLayer::new("whsec_example").with_max_body_size(64 * 1024);
-    /// # let _ = layer;
-    /// ```
+    /// Largest payload accepted, in bytes (default 1 MiB), in the body or in the
+    /// `Meshagent-Webhook` header. A larger `Content-Length` is answered 413 before anything
+    /// is read; a streamed body is cut off at the limit with 413.
     pub fn with_max_body_size(mut self, limit: usize) -> Self {
         Arc::make_mut(&mut self.config).max_body_size = limit;
         self
     }
 
+    /// How long the body may take to arrive, from the first time the layer waits for it
+    /// (default 30 s). A body still incomplete then is answered 408 and, on HTTP/1, the
+    /// connection is closed: a client sending one byte a second cannot hold it.
+    pub fn with_body_timeout(mut self, timeout: Duration) -> Self {
+        Arc::make_mut(&mut self.config).body_timeout = timeout;
+        self
+    }
+
     /// Tolerance for `exp`, `nbf` and `iat` (whole seconds; default 0, like PyJWT). MeshAgent's
     /// tokens carry none of them, so this only matters for other senders.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use meshagent_webhooks::MeshagentSignatureLayer;
-    ///
-    /// let layer = MeshagentSignatureLayer::new("whsec_example").with_leeway(Duration::from_secs(30));
-    /// # let _ = layer;
-    /// ```
     pub fn with_leeway(mut self, leeway: Duration) -> Self {
         let config = Arc::make_mut(&mut self.config);
         config.verifier = config.verifier.clone().with_leeway(leeway);
         self
     }
 
-    /// Replaces the response sent for a rejection. The default is the rejection's status with
-    /// its plain-text reason ([`SignatureRejection::to_response`]).
+    /// Shapes every rejection of a delivery: the layer's own (401, 408, 413, 500, …) and the
+    /// [`MeshagentEvent`](crate::MeshagentEvent) extractor's (415, 400, 422) on routes behind
+    /// this layer. `respond` returns any `http::Response` with a body axum can send, so
+    /// `(status, Json(..)).into_response()` works. The default is the rejection's status with
+    /// its plain-text reason ([`Rejection::to_response`]). Either way the rejection
+    /// ([`SignatureRejection`](crate::SignatureRejection) or
+    /// [`EventRejection`](crate::EventRejection)) is in the response extensions, and on
+    /// HTTP/1 a `Connection: close` is added when the body could not be read to its end.
     ///
     /// # Example
     ///
     /// ```
-    /// use bytes::Bytes;
-    /// use http::{Response, header};
-    /// use http_body_util::Full;
+    /// use axum::Json;
+    /// use axum::response::IntoResponse;
     /// use meshagent_webhooks::MeshagentSignatureLayer;
     ///
     /// let layer = MeshagentSignatureLayer::new("whsec_example").with_rejection_response(|rejection| {
-    ///     let body = serde_json::json!({ "error": rejection.body_text() }).to_string();
-    ///     Response::builder()
-    ///         .status(rejection.status())
-    ///         .header(header::CONTENT_TYPE, "application/json")
-    ///         .body(Full::new(Bytes::from(body)))
-    ///         .unwrap()
+    ///     let body = serde_json::json!({ "error": rejection.kind(), "message": rejection.body_text() });
+    ///     (rejection.status(), Json(body)).into_response()
     /// });
     /// # let _ = layer;
     /// ```
-    pub fn with_rejection_response<F>(mut self, respond: F) -> Self
+    pub fn with_rejection_response<F, B>(mut self, respond: F) -> Self
     where
-        F: Fn(&SignatureRejection) -> Response<Full<Bytes>> + Send + Sync + 'static,
+        F: Fn(&Rejection) -> Response<B> + Send + Sync + 'static,
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
     {
-        Arc::make_mut(&mut self.config).rejection_response = Arc::new(respond);
+        Arc::make_mut(&mut self.config).respond = Some(Arc::new(move |rejection| {
+            respond(rejection).map(|body| body.map_err(Into::into).boxed_unsync())
+        }));
         self
     }
 
     /// Whether a usable secret is configured. When false, every request is answered 500
     /// `webhook secret is not configured`.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use meshagent_webhooks::MeshagentSignatureLayer;
-    ///
-    /// assert!(MeshagentSignatureLayer::new("whsec_example").is_configured());
-    /// assert!(!MeshagentSignatureLayer::new("").is_configured());
-    /// ```
     pub fn is_configured(&self) -> bool {
         self.config.verifier.is_configured()
     }
 
-    /// The configured body limit, in bytes.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use meshagent_webhooks::MeshagentSignatureLayer;
-    ///
-    /// assert_eq!(MeshagentSignatureLayer::new("k").max_body_size(), 1024 * 1024);
-    /// ```
+    /// The configured payload limit, in bytes.
     pub fn max_body_size(&self) -> usize {
         self.config.max_body_size
+    }
+
+    /// The configured body timeout.
+    pub fn body_timeout(&self) -> Duration {
+        self.config.body_timeout
+    }
+}
+
+impl Config {
+    /// The response for `rejection`: the custom one, or the default, with the rejection in its
+    /// extensions either way (as [`Rejection`] and as its own type).
+    pub(crate) fn respond(&self, rejection: Rejection) -> Response<RejectionBody> {
+        let mut response = match &self.respond {
+            Some(respond) => respond(&rejection),
+            None => rejection
+                .to_response()
+                .map(|body| body.map_err(|never| match never {}).boxed_unsync()),
+        };
+        let extensions = response.extensions_mut();
+        match &rejection {
+            Rejection::Signature(inner) => extensions.insert(inner.clone()).map(drop),
+            Rejection::Event(inner) => extensions.insert(inner.clone()).map(drop),
+        };
+        extensions.insert(rejection);
+        response
     }
 }
 
@@ -281,6 +261,8 @@ impl fmt::Debug for Config {
         f.debug_struct("MeshagentSignatureLayer")
             .field("verifier", &self.verifier)
             .field("max_body_size", &self.max_body_size)
+            .field("body_timeout", &self.body_timeout)
+            .field("custom_rejection_response", &self.respond.is_some())
             .finish_non_exhaustive()
     }
 }

@@ -1,33 +1,50 @@
-//! The verification core: secrets + `Meshagent-Signature` value + payload bytes → verified
-//! claims or a rejection. Pure: no I/O, no allocation of keys per call.
+//! The verification core, pure (no I/O): secrets + `Meshagent-Signature` + payload bytes →
+//! verified claims or a rejection. Token parsing follows PyJWT 2.15 (what MeshAgent's receiver
+//! runs), tightened where the protocol policy says so.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::Mac;
+use http::{HeaderMap, HeaderName, HeaderValue};
+use serde::de::IgnoredAny;
+use serde::{Deserialize, Deserializer};
 use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 
-use super::token::{self, RegisteredClaims, TokenClaims};
-use crate::WebhookSecret;
+use super::verified::{RegisteredClaims, VerifiedClaims, VerifiedToken};
+use crate::event::{MeshagentEvent, check_content_type};
 use crate::rejection::{
-    DigestMismatch, InvalidJwt, MissingSignature, SecretNotConfigured, SignatureRejection,
+    DuplicatePayloadHeader, EventRejection, InvalidJwt, MissingSignature, Rejection,
+    SecretNotConfigured, SignatureRejection,
 };
+use crate::{MESHAGENT_SIGNATURE, MESHAGENT_WEBHOOK, PayloadSource, WebhookSecret};
 
-/// The scheme prefix of `Meshagent-Signature`: exactly `Bearer ` (capital B, one space).
-const BEARER: &[u8] = b"Bearer ";
+/// The JOSE header segment PyJWT writes for every MeshAgent token:
+/// base64url of `{"alg":"HS256","typ":"JWT"}`.
+pub(crate) const CANONICAL_HEADER_SEGMENT: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9";
 
-/// Checks MeshAgent signatures: the verification core behind
+/// Longest token accepted. MeshAgent tokens are about 170 bytes; the reference server's header
+/// line limit is 8190 bytes.
+const MAX_TOKEN_LEN: usize = 8192;
+
+/// Largest `exp`/`nbf`/`iat` accepted: 9999-12-31T23:59:59Z.
+const MAX_NUMERIC_DATE: u64 = 253_402_300_799;
+
+/// Claims segments up to this length are decoded on the stack (MeshAgent's are 96 bytes).
+const CLAIMS_ON_STACK: usize = 384;
+
+/// Checks MeshAgent signatures: the core behind
 /// [`MeshagentSignatureLayer`](crate::MeshagentSignatureLayer), usable on its own with any
 /// HTTP stack.
 ///
-/// It accepts a request when `Meshagent-Signature` is `Bearer <jwt>`, the JWT is HS256 over one
-/// of the configured secrets, its registered claims pass (`exp`, `nbf`, `iat` with the leeway;
-/// no `aud`; string `sub`/`jti`/`iss`), and its `sha256` claim is the lowercase hex SHA-256 of
-/// the raw payload bytes (compared in constant time).
-///
-/// Cloning is cheap (the keys are shared). Without a usable secret it fails closed: every call
-/// returns [`SignatureRejection::SecretNotConfigured`].
+/// A request passes when `Meshagent-Signature` is `Bearer <jwt>`, the JWT is HS256 over one of
+/// the configured secrets, its registered claims pass (`exp`, `nbf`, `iat` with the leeway; no
+/// `aud`; string `sub`/`jti`/`iss`), and its `sha256` claim is the lowercase hex SHA-256 of the
+/// raw payload bytes (compared in constant time). Cloning is cheap. Without a usable secret it
+/// fails closed: every call returns [`SignatureRejection::SecretNotConfigured`].
 ///
 /// # Example
 ///
@@ -37,9 +54,9 @@ const BEARER: &[u8] = b"Bearer ";
 /// let payload = br#"{"event": "room.ended", "data": {"room_name": "standup-42"}}"#;
 /// let header = Signer::new("whsec_example").signature_header(payload);
 ///
-/// let verifier = SignatureVerifier::new("whsec_example");
+/// let verifier = SignatureVerifier::from_secrets(["whsec_next", "whsec_example"]);
 /// let claims = verifier.verify(Some(header.as_bytes()), payload).unwrap();
-/// assert_eq!(claims.secret_index(), 0);
+/// assert_eq!(claims.secret_index(), 1);
 ///
 /// let forged = verifier.verify(Some(header.as_bytes()), b"{}").unwrap_err();
 /// assert_eq!(forged.body_text(), "signature does not match payload");
@@ -52,61 +69,22 @@ pub struct SignatureVerifier {
 
 impl SignatureVerifier {
     /// A verifier for one secret. An empty secret makes it fail closed.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use meshagent_webhooks::SignatureVerifier;
-    ///
-    /// assert!(SignatureVerifier::new("whsec_example").is_configured());
-    /// assert!(!SignatureVerifier::new("").is_configured());
-    /// ```
     pub fn new(secret: impl Into<WebhookSecret>) -> Self {
         Self::from_secrets([secret.into()])
     }
 
-    /// A verifier that accepts tokens signed by any of `secrets`, for rotation. The verified
+    /// A verifier that accepts tokens signed by any of `secrets`, for rotation; the verified
     /// claims say which one matched ([`VerifiedClaims::secret_index`], the position in this
     /// list). No secret, or any empty one, makes it fail closed.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use meshagent_webhooks::{SignatureVerifier, Signer};
-    ///
-    /// let verifier = SignatureVerifier::from_secrets(["whsec_new", "whsec_old"]);
-    /// let header = Signer::new("whsec_old").signature_header(b"{}");
-    /// let claims = verifier.verify(Some(header.as_bytes()), b"{}").unwrap();
-    /// assert_eq!(claims.secret_index(), 1);
-    /// ```
     pub fn from_secrets<I>(secrets: I) -> Self
     where
         I: IntoIterator,
         I::Item: Into<WebhookSecret>,
     {
-        Self {
-            keys: secrets.into_iter().map(Into::into).collect(),
-            leeway_secs: 0,
-        }
-    }
-
-    /// A verifier with no secret: it rejects everything with 500
-    /// `webhook secret is not configured`.
-    pub(crate) fn unconfigured() -> Self {
-        Self::from_secrets(std::iter::empty::<WebhookSecret>())
+        Self { keys: secrets.into_iter().map(Into::into).collect(), leeway_secs: 0 }
     }
 
     /// Tolerance for `exp`, `nbf` and `iat` (whole seconds; default 0, like PyJWT).
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use meshagent_webhooks::SignatureVerifier;
-    ///
-    /// let verifier = SignatureVerifier::new("whsec_example").with_leeway(Duration::from_secs(30));
-    /// # let _ = verifier;
-    /// ```
     #[must_use]
     pub fn with_leeway(mut self, leeway: Duration) -> Self {
         self.leeway_secs = leeway.as_secs();
@@ -115,21 +93,13 @@ impl SignatureVerifier {
 
     /// Whether at least one secret is set and none is empty. When false every request fails
     /// closed.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use meshagent_webhooks::SignatureVerifier;
-    ///
-    /// assert!(!SignatureVerifier::from_secrets(["ok", ""]).is_configured());
-    /// ```
     pub fn is_configured(&self) -> bool {
         !self.keys.is_empty() && self.keys.iter().all(|key| !key.is_empty())
     }
 
-    /// Verifies one request: `signature` is the raw value of its single `Meshagent-Signature`
-    /// header (`None` when absent), `payload` the bytes that were signed (the body, or the
-    /// `Meshagent-Webhook` header value).
+    /// Verifies one payload: `signature` is the raw value of the request's single
+    /// `Meshagent-Signature` header (`None` when absent), `payload` the bytes that were signed
+    /// (the body, or the `Meshagent-Webhook` header value).
     ///
     /// # Errors
     ///
@@ -137,341 +107,295 @@ impl SignatureVerifier {
     /// [`MissingSignature`](SignatureRejection::MissingSignature),
     /// [`InvalidJwt`](SignatureRejection::InvalidJwt) or
     /// [`DigestMismatch`](SignatureRejection::DigestMismatch) (all 401).
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use meshagent_webhooks::SignatureVerifier;
-    ///
-    /// let verifier = SignatureVerifier::new("whsec_example");
-    /// let rejection = verifier.verify(Some(b"bearer abc"), b"{}").unwrap_err();
-    /// assert_eq!(rejection.body_text(), "missing signature");
-    /// ```
     pub fn verify(
         &self,
         signature: Option<&[u8]>,
         payload: &[u8],
     ) -> Result<VerifiedClaims, SignatureRejection> {
+        self.ensure_configured()?;
         let token = self.verify_token(signature)?;
-        token.check_digest(&Sha256::digest(payload).into())
+        Ok(token.check_digest(&Sha256::digest(payload).into())?)
     }
 
-    /// Steps before the payload is needed: configuration, the header, the JWT and its claims.
-    pub(crate) fn verify_token(
+    /// Verifies a whole delivery received outside tower (a queue consumer, another framework)
+    /// with the rules of [`MeshagentSignatureLayer`](crate::MeshagentSignatureLayer) and the
+    /// [`MeshagentEvent`] extractor: headers and body in, the verified event out. The payload is
+    /// the `Meshagent-Webhook` header when present, else `body`, which then needs a JSON
+    /// `Content-Type`. No size limit is applied: the body is already in memory.
+    ///
+    /// # Errors
+    ///
+    /// Any [`Rejection`]: the signature's (401, 500) or the event's (415, 400, 422).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use meshagent_webhooks::{MeshagentEvent, SignatureVerifier, Signer};
+    ///
+    /// let request = Signer::new("whsec_example").request(
+    ///     "/webhook",
+    ///     "room.ended",
+    ///     &serde_json::json!({"room_name": "standup-42"}),
+    /// );
+    /// let body = request.body().clone();
+    /// # let body = futures_util::FutureExt::now_or_never(http_body_util::BodyExt::collect(body)).unwrap().unwrap().to_bytes();
+    /// let event = SignatureVerifier::new("whsec_example")
+    ///     .verify_event(request.headers(), &body)
+    ///     .unwrap();
+    /// assert!(matches!(event, MeshagentEvent::RoomEnded(ended) if ended.room_name == "standup-42"));
+    /// ```
+    pub fn verify_event(
         &self,
-        signature: Option<&[u8]>,
-    ) -> Result<VerifiedToken, SignatureRejection> {
-        self.verify_token_at(signature, unix_now)
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<MeshagentEvent, Rejection> {
+        let (token, header_payload) = self.check_head(headers)?;
+        let (payload, source) = match header_payload {
+            Some(value) => (value.as_bytes(), PayloadSource::Header),
+            None => (body, PayloadSource::Body),
+        };
+        token.check_digest(&Sha256::digest(payload).into()).map_err(SignatureRejection::from)?;
+        check_content_type(source, headers).map_err(EventRejection::from)?;
+        Ok(MeshagentEvent::from_json(payload)?)
     }
 
-    /// [`verify_token`](Self::verify_token) with the clock given (read only when the token has
-    /// a time claim).
-    pub(crate) fn verify_token_at(
+    /// Policy steps 1–3, from the headers alone: configuration, the one `Meshagent-Signature`,
+    /// its token and claims, and the one `Meshagent-Webhook` (the payload, when present).
+    pub(crate) fn check_head<'a>(
         &self,
-        signature: Option<&[u8]>,
-        now: impl FnOnce() -> u64,
-    ) -> Result<VerifiedToken, SignatureRejection> {
-        if !self.is_configured() {
-            return Err(SecretNotConfigured::new().into());
-        }
+        headers: &'a HeaderMap,
+    ) -> Result<(VerifiedToken, Option<&'a HeaderValue>), SignatureRejection> {
+        self.ensure_configured()?;
+        let signature = single(headers, &MESHAGENT_SIGNATURE).ok_or_else(|| {
+            MissingSignature::with_detail("more than one Meshagent-Signature header")
+        })?;
+        let token = self.verify_token(signature.map(HeaderValue::as_bytes))?;
+        let payload =
+            single(headers, &MESHAGENT_WEBHOOK).ok_or_else(DuplicatePayloadHeader::new)?;
+        Ok((token, payload))
+    }
+
+    fn ensure_configured(&self) -> Result<(), SecretNotConfigured> {
+        self.is_configured().then_some(()).ok_or_else(SecretNotConfigured::new)
+    }
+
+    /// The header, the JWT and its claims.
+    fn verify_token(&self, signature: Option<&[u8]>) -> Result<VerifiedToken, SignatureRejection> {
         let token = bearer_token(signature.ok_or_else(MissingSignature::new)?)?;
-        let split = token::split(token)?;
+        let segments = split(token)?;
         let secret_index = self
             .keys
             .iter()
             .position(|key| {
                 let mut mac = key.hmac();
-                mac.update(split.signing_input);
-                mac.verify_slice(&split.signature).is_ok()
+                mac.update(segments.signing_input);
+                mac.verify_slice(&segments.signature).is_ok()
             })
-            .ok_or_else(|| {
-                InvalidJwt::with_detail("signature was not made with a configured secret")
-            })?;
-        let claims = token::parse_claims(split.claims_segment, now, self.leeway_secs)?;
-        Ok(VerifiedToken {
-            claims,
-            secret_index,
-        })
+            .ok_or_else(|| invalid("signature was not made with a configured secret"))?;
+        let mut token = parse_claims(segments.claims, unix_now, self.leeway_secs)?;
+        token.secret_index = secret_index;
+        Ok(token)
     }
 }
 
-/// Extracts the token from a `Meshagent-Signature` value: surrounding whitespace is ignored (as
-/// HTTP does), then the value must start with exactly `Bearer ` and have something after it.
+/// The value of `name` when the request has it at most once (`None` when it is repeated).
+fn single<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<Option<&'a HeaderValue>> {
+    let mut values = headers.get_all(name).iter();
+    let first = values.next();
+    values.next().is_none().then_some(first)
+}
+
+/// The token of a `Meshagent-Signature` value: surrounding whitespace is ignored (as HTTP
+/// does), then the value must start with exactly `Bearer ` and have something after it.
 fn bearer_token(value: &[u8]) -> Result<&[u8], MissingSignature> {
     let value = value.trim_ascii();
-    match value.strip_prefix(BEARER) {
-        Some(token) if !token.is_empty() => Ok(token),
-        _ => Err(MissingSignature::new()),
+    match value.strip_prefix(b"Bearer ") {
+        Some(token) => Ok(token),
+        None if value == b"Bearer" => {
+            Err(MissingSignature::with_detail("no token after `Bearer `"))
+        }
+        None => Err(MissingSignature::with_detail(
+            "the value must start with exactly `Bearer ` (capital B, one space)",
+        )),
     }
 }
 
 fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |since| since.as_secs())
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |since| since.as_secs())
 }
 
-/// A token whose signature and claims passed; what is left is comparing its digest.
-#[derive(Debug, Clone)]
-pub(crate) struct VerifiedToken {
-    claims: TokenClaims,
-    secret_index: usize,
+fn invalid(detail: &'static str) -> InvalidJwt {
+    InvalidJwt::with_detail(detail)
 }
 
-impl VerifiedToken {
-    /// Compares the `sha256` claim with the lowercase hex of `digest`, in constant time.
-    pub(crate) fn check_digest(
-        self,
-        digest: &[u8; 32],
-    ) -> Result<VerifiedClaims, SignatureRejection> {
-        let hex = lowercase_hex(digest);
-        let matches = self
-            .claims
-            .digest
-            .is_some_and(|claimed| same_digits(&claimed, &hex));
-        if !matches {
-            return Err(DigestMismatch::new().into());
+/// A compact JWS taken apart.
+struct Segments<'a> {
+    /// `header.claims`: what the HMAC covers.
+    signing_input: &'a [u8],
+    claims: &'a [u8],
+    signature: [u8; 32],
+}
+
+/// Splits a compact JWS into its segments, checking the JOSE header and decoding the
+/// signature on the way.
+fn split(token: &[u8]) -> Result<Segments<'_>, InvalidJwt> {
+    if token.len() > MAX_TOKEN_LEN {
+        return Err(invalid("token is too long"));
+    }
+    let mut segments = token.split(|&byte| byte == b'.');
+    let (Some(header), Some(claims), Some(signature), None) =
+        (segments.next(), segments.next(), segments.next(), segments.next())
+    else {
+        return Err(invalid("token does not have three segments"));
+    };
+    check_header(header)?;
+    let mut decoded = [0u8; 32];
+    match URL_SAFE_NO_PAD.decode_slice(signature, &mut decoded) {
+        Ok(32) => Ok(Segments {
+            signing_input: &token[..header.len() + 1 + claims.len()],
+            claims,
+            signature: decoded,
+        }),
+        Ok(_) | Err(base64::DecodeSliceError::OutputSliceTooSmall) => {
+            Err(invalid("signature is not an HS256 signature"))
         }
-        Ok(VerifiedClaims {
-            sha256: hex,
-            registered: self.claims.registered,
-            secret_index: self.secret_index,
-        })
+        Err(_) => Err(not_base64url()),
     }
 }
 
-/// The 64 lowercase hex digits of a digest, computed without a table or a branch so that the
-/// compiler turns them into a few vector operations.
-fn lowercase_hex(digest: &[u8; 32]) -> [u8; 64] {
-    let mut hex = [0u8; 64];
-    for (pair, byte) in hex.chunks_exact_mut(2).zip(digest) {
-        pair[0] = hex_digit(byte >> 4);
-        pair[1] = hex_digit(byte & 0x0F);
-    }
-    hex
+fn not_base64url() -> InvalidJwt {
+    invalid("segment is not canonical unpadded base64url")
 }
 
-/// `0`–`9`, `a`–`f` for a nibble: above 9, `9 - nibble` wraps around and its top bit adds the
-/// 39 that separate `'9' + 1` from `'a'`.
-fn hex_digit(nibble: u8) -> u8 {
-    nibble + b'0' + (9u8.wrapping_sub(nibble) >> 7) * 39
+/// Whether the first non-whitespace byte opens a JSON object (a derived `Deserialize` would
+/// also take an array; PyJWT requires an object).
+fn is_object(json: &[u8]) -> bool {
+    json.trim_ascii_start().first() == Some(&b'{')
 }
 
-/// Whether two 64-digit hex strings are equal, in constant time: the digits are compared as
-/// eight words whose differences are OR-ed together, and only that one word is tested (with
-/// `subtle`), so the time does not depend on where they differ.
-fn same_digits(claimed: &[u8; 64], computed: &[u8; 64]) -> bool {
-    let difference = claimed
-        .chunks_exact(8)
-        .zip(computed.chunks_exact(8))
-        .fold(0u64, |difference, (claimed, computed)| {
-            difference | (word(claimed) ^ word(computed))
-        });
-    bool::from(difference.ct_eq(&0))
+#[derive(Deserialize)]
+struct JoseHeader<'a> {
+    #[serde(borrow)]
+    alg: Cow<'a, str>,
+    #[serde(default, deserialize_with = "present")]
+    #[allow(dead_code)]
+    kid: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    crit: Option<IgnoredAny>,
 }
 
-fn word(bytes: &[u8]) -> u64 {
-    u64::from_ne_bytes(bytes.try_into().unwrap_or_default())
+fn check_header(segment: &[u8]) -> Result<(), InvalidJwt> {
+    if segment == CANONICAL_HEADER_SEGMENT.as_bytes() {
+        return Ok(());
+    }
+    let json = URL_SAFE_NO_PAD.decode(segment).map_err(|_| not_base64url())?;
+    if !is_object(&json) {
+        return Err(invalid("header is not a JSON object"));
+    }
+    let header: JoseHeader<'_> = serde_json::from_slice(&json)
+        .map_err(|_| invalid("header is malformed or has a field of the wrong type"))?;
+    if header.alg != "HS256" {
+        return Err(invalid("algorithm is not HS256"));
+    }
+    if header.crit.is_some() {
+        return Err(invalid("header has unsupported critical extensions"));
+    }
+    Ok(())
 }
 
-/// The claims of a verified `Meshagent-Signature` token, put in the request extensions by
-/// [`MeshagentSignatureLayer`](crate::MeshagentSignatureLayer).
-///
-/// # Example
-///
-/// ```
-/// use meshagent_webhooks::{SignatureVerifier, Signer};
-///
-/// let header = Signer::new("whsec_example").signature_header(b"{}");
-/// let claims = SignatureVerifier::new("whsec_example")
-///     .verify(Some(header.as_bytes()), b"{}")
-///     .unwrap();
-/// assert_eq!(
-///     claims.sha256(),
-///     "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
-/// );
-/// assert_eq!(claims.expires_at(), None);
-/// ```
-#[derive(Debug, Clone)]
-pub struct VerifiedClaims {
-    sha256: [u8; 64],
-    registered: Option<Box<RegisteredClaims>>,
-    secret_index: usize,
+/// The claims of a token, parsed strictly: a field that is present must have its type.
+#[derive(Deserialize)]
+struct Claims<'a> {
+    #[serde(borrow)]
+    sha256: Cow<'a, str>,
+    #[serde(default, deserialize_with = "present")]
+    exp: Option<u64>,
+    #[serde(default, deserialize_with = "present")]
+    nbf: Option<u64>,
+    #[serde(default, deserialize_with = "present")]
+    iat: Option<u64>,
+    #[serde(default, deserialize_with = "present")]
+    aud: Option<IgnoredAny>,
+    #[serde(default, deserialize_with = "present")]
+    iss: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    sub: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    jti: Option<String>,
 }
 
-impl VerifiedClaims {
-    /// The `sha256` claim: lowercase hex SHA-256 of the payload.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use meshagent_webhooks::{SignatureVerifier, Signer};
-    ///
-    /// let signer = Signer::new("k");
-    /// let claims = serde_json::json!({
-    ///     "sha256": "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",
-    ///     "exp": 253402300799u64, "nbf": 1, "iat": 2, "iss": "meshagent", "sub": "s", "jti": "j",
-    /// });
-    /// let header = signer.signature_header_for_claims(&claims);
-    /// let claims = SignatureVerifier::new("k").verify(Some(header.as_bytes()), b"{}").unwrap();
-    /// assert_eq!(claims.sha256().len(), 64);
-    /// ```
-    pub fn sha256(&self) -> &str {
-        std::str::from_utf8(&self.sha256).unwrap_or_else(|_| unreachable!("hex is ASCII"))
-    }
+/// Deserializes a field that is present: `null` is an error, absence is `None` (by `default`).
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    deserializer: D,
+) -> Result<Option<T>, D::Error> {
+    T::deserialize(deserializer).map(Some)
+}
 
-    /// Which configured secret signed the token: its position in the list given to
-    /// [`SignatureVerifier::from_secrets`] or
-    /// [`MeshagentSignatureLayer::from_secrets`](crate::MeshagentSignatureLayer::from_secrets)
-    /// (0 with a single secret).
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use meshagent_webhooks::{SignatureVerifier, Signer};
-    ///
-    /// let signer = Signer::new("k");
-    /// let claims = serde_json::json!({
-    ///     "sha256": "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",
-    ///     "exp": 253402300799u64, "nbf": 1, "iat": 2, "iss": "meshagent", "sub": "s", "jti": "j",
-    /// });
-    /// let header = signer.signature_header_for_claims(&claims);
-    /// let claims = SignatureVerifier::new("k").verify(Some(header.as_bytes()), b"{}").unwrap();
-    /// assert_eq!(claims.secret_index(), 0);
-    /// ```
-    pub fn secret_index(&self) -> usize {
-        self.secret_index
+/// Decodes and checks the claims: the `sha256` claim when it is 64 bytes (any other length can
+/// never match), and the registered claims when there are any (boxed: MeshAgent sends none).
+fn parse_claims(
+    segment: &[u8],
+    now: impl FnOnce() -> u64,
+    leeway: u64,
+) -> Result<VerifiedToken, InvalidJwt> {
+    let mut stack = [0u8; CLAIMS_ON_STACK];
+    let heap;
+    let json = match URL_SAFE_NO_PAD.decode_slice(segment, &mut stack) {
+        Ok(len) => &stack[..len],
+        Err(base64::DecodeSliceError::OutputSliceTooSmall) => {
+            heap = URL_SAFE_NO_PAD.decode(segment).map_err(|_| not_base64url())?;
+            &heap[..]
+        }
+        Err(_) => return Err(not_base64url()),
+    };
+    if !is_object(json) {
+        return Err(invalid("claims are not a JSON object"));
     }
+    let claims: Claims<'_> = serde_json::from_slice(json).map_err(|_| {
+        invalid("claims are malformed, lack a string sha256, or have a claim of the wrong type")
+    })?;
+    check_registered(&claims, now, leeway)?;
+    let registered = RegisteredClaims {
+        expires_at: claims.exp,
+        not_before: claims.nbf,
+        issued_at: claims.iat,
+        issuer: claims.iss,
+        subject: claims.sub,
+        token_id: claims.jti,
+    };
+    Ok(VerifiedToken {
+        digest: claims.sha256.as_bytes().try_into().ok(),
+        registered: (registered != RegisteredClaims::default()).then(|| Box::new(registered)),
+        secret_index: 0,
+    })
+}
 
-    /// The `exp` claim, in seconds since 1970, when present.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use meshagent_webhooks::{SignatureVerifier, Signer};
-    ///
-    /// let signer = Signer::new("k");
-    /// let claims = serde_json::json!({
-    ///     "sha256": "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",
-    ///     "exp": 253402300799u64, "nbf": 1, "iat": 2, "iss": "meshagent", "sub": "s", "jti": "j",
-    /// });
-    /// let header = signer.signature_header_for_claims(&claims);
-    /// let claims = SignatureVerifier::new("k").verify(Some(header.as_bytes()), b"{}").unwrap();
-    /// assert_eq!(claims.expires_at(), Some(253402300799));
-    /// ```
-    pub fn expires_at(&self) -> Option<u64> {
-        self.registered
-            .as_ref()
-            .and_then(|claims| claims.expires_at)
+fn check_registered(
+    claims: &Claims<'_>,
+    now: impl FnOnce() -> u64,
+    leeway: u64,
+) -> Result<(), InvalidJwt> {
+    if claims.aud.is_some() {
+        return Err(invalid("token has an audience and none is accepted"));
     }
-
-    /// The `nbf` claim, in seconds since 1970, when present.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use meshagent_webhooks::{SignatureVerifier, Signer};
-    ///
-    /// let signer = Signer::new("k");
-    /// let claims = serde_json::json!({
-    ///     "sha256": "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",
-    ///     "exp": 253402300799u64, "nbf": 1, "iat": 2, "iss": "meshagent", "sub": "s", "jti": "j",
-    /// });
-    /// let header = signer.signature_header_for_claims(&claims);
-    /// let claims = SignatureVerifier::new("k").verify(Some(header.as_bytes()), b"{}").unwrap();
-    /// assert_eq!(claims.not_before(), Some(1));
-    /// ```
-    pub fn not_before(&self) -> Option<u64> {
-        self.registered
-            .as_ref()
-            .and_then(|claims| claims.not_before)
+    let dates = [claims.exp, claims.nbf, claims.iat];
+    if dates.iter().flatten().any(|&date| date > MAX_NUMERIC_DATE) {
+        return Err(invalid("a time claim is out of range"));
     }
-
-    /// The `iat` claim, in seconds since 1970, when present.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use meshagent_webhooks::{SignatureVerifier, Signer};
-    ///
-    /// let signer = Signer::new("k");
-    /// let claims = serde_json::json!({
-    ///     "sha256": "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",
-    ///     "exp": 253402300799u64, "nbf": 1, "iat": 2, "iss": "meshagent", "sub": "s", "jti": "j",
-    /// });
-    /// let header = signer.signature_header_for_claims(&claims);
-    /// let claims = SignatureVerifier::new("k").verify(Some(header.as_bytes()), b"{}").unwrap();
-    /// assert_eq!(claims.issued_at(), Some(2));
-    /// ```
-    pub fn issued_at(&self) -> Option<u64> {
-        self.registered.as_ref().and_then(|claims| claims.issued_at)
+    if dates.iter().all(Option::is_none) {
+        return Ok(());
     }
-
-    /// The `iss` claim, when present.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use meshagent_webhooks::{SignatureVerifier, Signer};
-    ///
-    /// let signer = Signer::new("k");
-    /// let claims = serde_json::json!({
-    ///     "sha256": "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",
-    ///     "exp": 253402300799u64, "nbf": 1, "iat": 2, "iss": "meshagent", "sub": "s", "jti": "j",
-    /// });
-    /// let header = signer.signature_header_for_claims(&claims);
-    /// let claims = SignatureVerifier::new("k").verify(Some(header.as_bytes()), b"{}").unwrap();
-    /// assert_eq!(claims.issuer(), Some("meshagent"));
-    /// ```
-    pub fn issuer(&self) -> Option<&str> {
-        self.registered
-            .as_ref()
-            .and_then(|claims| claims.issuer.as_deref())
+    let now = now();
+    if claims.exp.is_some_and(|exp| exp.saturating_add(leeway) <= now) {
+        return Err(invalid("token has expired"));
     }
-
-    /// The `sub` claim, when present.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use meshagent_webhooks::{SignatureVerifier, Signer};
-    ///
-    /// let signer = Signer::new("k");
-    /// let claims = serde_json::json!({
-    ///     "sha256": "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",
-    ///     "exp": 253402300799u64, "nbf": 1, "iat": 2, "iss": "meshagent", "sub": "s", "jti": "j",
-    /// });
-    /// let header = signer.signature_header_for_claims(&claims);
-    /// let claims = SignatureVerifier::new("k").verify(Some(header.as_bytes()), b"{}").unwrap();
-    /// assert_eq!(claims.subject(), Some("s"));
-    /// ```
-    pub fn subject(&self) -> Option<&str> {
-        self.registered
-            .as_ref()
-            .and_then(|claims| claims.subject.as_deref())
+    if claims.nbf.is_some_and(|nbf| nbf > now.saturating_add(leeway)) {
+        return Err(invalid("token is not valid yet"));
     }
-
-    /// The `jti` claim, when present.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use meshagent_webhooks::{SignatureVerifier, Signer};
-    ///
-    /// let signer = Signer::new("k");
-    /// let claims = serde_json::json!({
-    ///     "sha256": "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",
-    ///     "exp": 253402300799u64, "nbf": 1, "iat": 2, "iss": "meshagent", "sub": "s", "jti": "j",
-    /// });
-    /// let header = signer.signature_header_for_claims(&claims);
-    /// let claims = SignatureVerifier::new("k").verify(Some(header.as_bytes()), b"{}").unwrap();
-    /// assert_eq!(claims.token_id(), Some("j"));
-    /// ```
-    pub fn token_id(&self) -> Option<&str> {
-        self.registered
-            .as_ref()
-            .and_then(|claims| claims.token_id.as_deref())
+    if claims.iat.is_some_and(|iat| iat > now.saturating_add(leeway)) {
+        return Err(invalid("token was issued in the future"));
     }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -483,42 +407,34 @@ mod tests {
     const BODY: &[u8] = br#"{"event": "room.ended", "data": {"room_name": "standup-42"}}"#;
     /// From the protocol document's worked example (MeshAgent's own SDK).
     const HEADER: &str = "Bearer eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzaGEyNTYiOiI2ODFkNjc1YzQ1MTQ1NzYyZTIyNzg5MzNkYTYzYTYwMGFjNDdjY2MxNzk5MGZjMGJmNjUzNzBlMGM5NmFlNjI2In0.jHppVYYmYV3JnQGtPhpATwpweUSHe1O4n6yZpa6W-L4";
-
-    #[test]
-    fn lowercase_hex_agrees_with_the_hex_crate_for_every_byte() {
-        for first in 0..=255u8 {
-            let mut digest = [first; 32];
-            digest[31] = first.wrapping_mul(31).wrapping_add(7);
-            let ours = lowercase_hex(&digest);
-            assert_eq!(&ours[..], hex::encode(digest).as_bytes());
-        }
-    }
+    const SHA: &str = r#""sha256":"00""#;
 
     fn reason(result: Result<VerifiedClaims, SignatureRejection>) -> String {
         result.map_or_else(|rejection| rejection.body_text(), |_| "ok".to_owned())
     }
 
-    #[test]
-    fn digits_differing_anywhere_are_not_the_same() {
-        let digits = *b"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
-        assert!(same_digits(&digits, &digits));
-        for position in 0..64 {
-            for flip in [1u8, 0x20, 0x80] {
-                let mut other = digits;
-                other[position] ^= flip;
-                assert!(!same_digits(&digits, &other), "{position} {flip}");
-            }
-        }
+    fn claims(json: &str) -> Result<(), InvalidJwt> {
+        claims_at(json, 1_000, 0)
+    }
+
+    fn claims_at(json: &str, now: u64, leeway: u64) -> Result<(), InvalidJwt> {
+        parse_claims(URL_SAFE_NO_PAD.encode(json).as_bytes(), || now, leeway).map(drop)
+    }
+
+    fn header(json: &str) -> Result<(), InvalidJwt> {
+        check_header(URL_SAFE_NO_PAD.encode(json).as_bytes())
     }
 
     #[test]
     fn the_sdk_worked_example_verifies() {
-        let claims = SignatureVerifier::new(SECRET)
-            .verify(Some(HEADER.as_bytes()), BODY)
-            .unwrap();
+        let claims = SignatureVerifier::new(SECRET).verify(Some(HEADER.as_bytes()), BODY).unwrap();
         assert_eq!(
             claims.sha256(),
             "681d675c45145762e2278933da63a600ac47ccc17990fc0bf65370e0c96ae626"
+        );
+        assert_eq!(
+            URL_SAFE_NO_PAD.encode(r#"{"alg":"HS256","typ":"JWT"}"#),
+            CANONICAL_HEADER_SEGMENT
         );
     }
 
@@ -527,94 +443,154 @@ mod tests {
         let verifier = SignatureVerifier::new(SECRET);
         let verify =
             |header: &str, body: &[u8]| reason(verifier.verify(Some(header.as_bytes()), body));
+        let wrong_scheme =
+            "missing signature: the value must start with exactly `Bearer ` (capital B, one space)";
         assert_eq!(reason(verifier.verify(None, BODY)), "missing signature");
-        assert_eq!(
-            verify(&HEADER.replace("Bearer", "bearer"), BODY),
-            "missing signature"
-        );
-        assert_eq!(
-            verify(&HEADER.replace("Bearer ", "Bearer\t"), BODY),
-            "missing signature"
-        );
-        assert_eq!(verify("Bearer ", BODY), "missing signature");
-        assert_eq!(
-            verify(&HEADER.replace("Bearer ", "Bearer  "), BODY),
-            "invalid jwt"
-        );
+        assert_eq!(verify(&HEADER.replace("Bearer", "bearer"), BODY), wrong_scheme);
+        assert_eq!(verify(&HEADER.replace("Bearer ", "Bearer\t"), BODY), wrong_scheme);
+        assert_eq!(verify("Bearer ", BODY), "missing signature: no token after `Bearer `");
+        assert_eq!(verify(&HEADER.replace("Bearer ", "Bearer  "), BODY), "invalid jwt");
         assert_eq!(verify(&HEADER.replace("-L4", "-L5"), BODY), "invalid jwt");
         assert_eq!(verify(HEADER, b"{}"), "signature does not match payload");
         assert_eq!(verify(&format!("  {HEADER} \t"), BODY), "ok");
         let other = SignatureVerifier::new("whsec_other");
-        assert_eq!(
-            reason(other.verify(Some(HEADER.as_bytes()), BODY)),
-            "invalid jwt"
-        );
+        assert_eq!(reason(other.verify(Some(HEADER.as_bytes()), BODY)), "invalid jwt");
     }
 
     #[test]
-    fn an_unconfigured_verifier_fails_closed_before_reading_anything() {
+    fn an_unconfigured_verifier_fails_closed() {
+        let none: [&str; 0] = [];
         for verifier in [
             SignatureVerifier::new(""),
-            SignatureVerifier::unconfigured(),
+            SignatureVerifier::from_secrets(none),
             SignatureVerifier::from_secrets([SECRET, ""]),
         ] {
             assert_eq!(
                 reason(verifier.verify(Some(HEADER.as_bytes()), BODY)),
                 "webhook secret is not configured"
             );
+            assert_eq!(reason(verifier.verify(None, BODY)), "webhook secret is not configured");
+        }
+    }
+
+    #[test]
+    fn digits_differing_anywhere_or_in_case_do_not_match() {
+        let signer = Signer::new(SECRET);
+        let digest = hex::encode(Sha256::digest(BODY));
+        let verifier = SignatureVerifier::new(SECRET);
+        let mut spellings = vec![digest.to_uppercase()];
+        for position in [0, 31, 63] {
+            let mut other = digest.clone().into_bytes();
+            other[position] = if other[position] == b'0' { b'1' } else { b'0' };
+            spellings.push(String::from_utf8(other).unwrap());
+        }
+        for claimed in spellings {
+            let header =
+                signer.signature_header_for_claims(&serde_json::json!({ "sha256": claimed }));
             assert_eq!(
-                reason(verifier.verify(None, BODY)),
-                "webhook secret is not configured"
+                reason(verifier.verify(Some(header.as_bytes()), BODY)),
+                "signature does not match payload"
             );
         }
     }
 
     #[test]
-    fn rotation_reports_which_secret_matched() {
-        let verifier = SignatureVerifier::from_secrets(["whsec_next", SECRET]);
-        let claims = verifier.verify(Some(HEADER.as_bytes()), BODY).unwrap();
-        assert_eq!(claims.secret_index(), 1);
+    fn headers_other_than_plain_hs256_are_rejected() {
+        assert!(header(r#"{"alg":"HS256"}"#).is_ok());
+        assert!(header(r#"{"typ":"JWT","alg":"HS256","kid":"k1","x":[1]}"#).is_ok());
+        for bad in [
+            r#"{"alg":"none"}"#,
+            r#"{"alg":"HS384"}"#,
+            r#"{"alg":"HS512"}"#,
+            r#"{"alg":"RS256"}"#,
+            r#"{"alg":"hs256"}"#,
+            r#"{"typ":"JWT"}"#,
+            r#"{"alg":"HS256","kid":7}"#,
+            r#"{"alg":"HS256","kid":null}"#,
+            r#"{"alg":"HS256","crit":["exp"]}"#,
+            r#"{"alg":"HS256","alg":"HS256"}"#,
+            r#"["HS256"]"#,
+            r#""HS256""#,
+            "",
+        ] {
+            assert!(header(bad).is_err(), "accepted header {bad}");
+        }
     }
 
     #[test]
-    fn uppercase_hex_digest_does_not_match() {
-        let signer = Signer::new(SECRET);
-        let digest = hex::encode(Sha256::digest(BODY)).to_uppercase();
-        let header = signer.signature_header_for_claims(&serde_json::json!({ "sha256": digest }));
-        let verifier = SignatureVerifier::new(SECRET);
-        assert_eq!(
-            reason(verifier.verify(Some(header.as_bytes()), BODY)),
-            "signature does not match payload"
-        );
+    fn segments_must_be_three_and_canonical_unpadded_base64url() {
+        assert!(check_header(b"eyJhbGciOiJIUzI1NiJ9").is_ok());
+        assert!(check_header(b"eyJhbGciOiJIUzI1NiJ9=").is_err());
+        assert!(check_header(b"eyJhbGciOiJIUzI1NiJ+").is_err());
+        // `…J9` ends in 01 11 01; `…J-` would set leftover bits.
+        assert!(check_header(b"eyJhbGciOiJIUzI1NiJ-").is_err());
+        let sig = "A".repeat(43);
+        let h = CANONICAL_HEADER_SEGMENT;
+        assert!(split(format!("{h}.e30.{sig}").as_bytes()).is_ok());
+        for bad in [
+            format!("{h}.e30"),
+            format!("{h}.e30.{sig}.x"),
+            format!("{h}.e30.{sig}="),
+            format!("{h}.e30.{}B", "A".repeat(42)),
+            format!("{h}.e30.{}", "A".repeat(42)),
+            format!("{h}.e30."),
+            String::new(),
+            "a".repeat(MAX_TOKEN_LEN + 1),
+        ] {
+            assert!(split(bad.as_bytes()).is_err(), "accepted {bad}");
+        }
     }
 
     #[test]
-    fn time_claims_use_the_clock_and_the_leeway() {
-        let signer = Signer::new(SECRET);
-        let digest = hex::encode(Sha256::digest(BODY));
-        let header = signer
-            .signature_header_for_claims(&serde_json::json!({ "sha256": digest, "exp": 100 }));
-        let strict = SignatureVerifier::new(SECRET);
-        let lenient = strict.clone().with_leeway(Duration::from_secs(10));
-        assert!(
-            strict
-                .verify_token_at(Some(header.as_bytes()), || 99)
-                .is_ok()
-        );
-        assert!(
-            strict
-                .verify_token_at(Some(header.as_bytes()), || 100)
-                .is_err()
-        );
-        assert!(
-            lenient
-                .verify_token_at(Some(header.as_bytes()), || 109)
-                .is_ok()
-        );
-        assert!(
-            lenient
-                .verify_token_at(Some(header.as_bytes()), || 110)
-                .is_err()
-        );
+    fn registered_claims_are_checked_like_pyjwt() {
+        for ok in [
+            format!("{{{SHA}}}"),
+            format!(r#"{{{SHA},"exp":1001}}"#),
+            format!(r#"{{{SHA},"nbf":1000,"iat":1000}}"#),
+            format!(r#"{{{SHA},"iss":"meshagent","sub":"s","jti":"j"}}"#),
+            format!(r#"{{{SHA},"iss":"{}"}}"#, "m".repeat(600)),
+        ] {
+            assert!(claims(&ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            r#""exp":1000"#,
+            r#""nbf":1001"#,
+            r#""iat":1001"#,
+            r#""aud":"anyone""#,
+            r#""aud":null"#,
+            r#""exp":"2000""#,
+            r#""exp":2000.5"#,
+            r#""exp":2e3"#,
+            r#""exp":-1"#,
+            r#""exp":null"#,
+            r#""exp":99999999999999999999999"#,
+            r#""exp":253402300800"#,
+            r#""nbf":"0""#,
+            r#""iat":1.0"#,
+            r#""sub":1"#,
+            r#""jti":{}"#,
+            r#""iss":[]"#,
+        ] {
+            assert!(claims(&format!("{{{SHA},{bad}}}")).is_err(), "accepted {bad}");
+        }
+        for bad in [
+            r#"{}"#,
+            r#"{"sha256":1}"#,
+            r#"{"sha256":null}"#,
+            r#"[]"#,
+            r#"{"sha256":"a","sha256":"a"}"#,
+        ] {
+            assert!(claims(bad).is_err(), "accepted {bad}");
+        }
+    }
+
+    #[test]
+    fn leeway_extends_every_time_check_and_the_clock_is_read_only_for_them() {
+        assert!(claims_at(&format!(r#"{{{SHA},"exp":990}}"#), 1_000, 0).is_err());
+        assert!(claims_at(&format!(r#"{{{SHA},"exp":990}}"#), 1_000, 11).is_ok());
+        assert!(claims_at(&format!(r#"{{{SHA},"nbf":1010,"iat":1010}}"#), 1_000, 9).is_err());
+        assert!(claims_at(&format!(r#"{{{SHA},"nbf":1010,"iat":1010}}"#), 1_000, 10).is_ok());
+        let segment = URL_SAFE_NO_PAD.encode(format!(r#"{{{SHA},"iss":"meshagent"}}"#));
+        assert!(parse_claims(segment.as_bytes(), || panic!("the clock was read"), 0).is_ok());
     }
 }

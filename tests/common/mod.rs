@@ -60,9 +60,7 @@ impl Vector {
     }
 
     pub fn is_websocket_upgrade(&self) -> bool {
-        self.headers
-            .keys()
-            .any(|name| name.eq_ignore_ascii_case("upgrade"))
+        self.headers.keys().any(|name| name.eq_ignore_ascii_case("upgrade"))
     }
 
     /// The layer this vector's receiver is configured with (`null` secret = none at all).
@@ -79,17 +77,10 @@ impl Vector {
 pub fn vectors_json() -> Vec<Value> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let shared = root.join("../shared/vectors/vectors.json");
-    let path = if shared.exists() {
-        shared
-    } else {
-        root.join("tests/data/vectors.json")
-    };
+    let path = if shared.exists() { shared } else { root.join("tests/data/vectors.json") };
     let text = std::fs::read_to_string(&path).expect("vectors file is readable");
     let file: Value = serde_json::from_str(&text).expect("vectors file is JSON");
-    file["vectors"]
-        .as_array()
-        .expect("the vectors are a list")
-        .clone()
+    file["vectors"].as_array().expect("the vectors are a list").clone()
 }
 
 /// The shared vectors, typed; there are 67.
@@ -104,10 +95,7 @@ pub fn vectors() -> Vec<Vector> {
 pub fn signed_json_headers(secret: &str, body: &[u8]) -> Vec<(String, String)> {
     vec![
         ("Content-Type".to_owned(), "application/json".to_owned()),
-        (
-            "Meshagent-Signature".to_owned(),
-            Signer::new(secret).signature_header(body),
-        ),
+        ("Meshagent-Signature".to_owned(), Signer::new(secret).signature_header(body)),
     ]
 }
 
@@ -118,9 +106,7 @@ pub type Seen = Arc<Mutex<Vec<(String, Value)>>>;
 pub fn recording_app(layer: MeshagentSignatureLayer) -> (Router, Seen) {
     let seen = Seen::default();
     async fn record(State(seen): State<Seen>, event: MeshagentEvent) -> &'static str {
-        seen.lock()
-            .unwrap()
-            .push((event.name().to_owned(), event.data().clone()));
+        seen.lock().unwrap().push((event.name().to_owned(), event.data().clone()));
         "ok"
     }
     let app = Router::new()
@@ -140,9 +126,7 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start(app: Router) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind 127.0.0.1:0");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
         Self::serve(listener, app)
     }
 
@@ -161,11 +145,7 @@ impl TestServer {
                 .await
                 .expect("server runs");
         });
-        Self {
-            addr,
-            stop: Some(stop),
-            task,
-        }
+        Self { addr, stop: Some(stop), task }
     }
 }
 

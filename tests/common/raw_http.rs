@@ -82,29 +82,22 @@ pub async fn read_head(stream: &mut TcpStream) -> RawResponse {
 
 /// After [`read_head`]: reads `Content-Length` bytes (none when it is absent) as the body.
 pub async fn read_body(stream: &mut TcpStream, response: &mut RawResponse) {
-    let length: usize = response
-        .header("content-length")
-        .map_or(0, |length| length.parse().unwrap());
+    let length: usize =
+        response.header("content-length").map_or(0, |length| length.parse().unwrap());
     let mut body = vec![0; length];
     stream.read_exact(&mut body).await.unwrap();
     response.body = body;
 }
 
 pub fn parse_response(raw: &[u8]) -> RawResponse {
-    let split = raw
-        .windows(4)
-        .position(|window| window == b"\r\n\r\n")
-        .expect("response has a head");
+    let split =
+        raw.windows(4).position(|window| window == b"\r\n\r\n").expect("response has a head");
     let mut response = parse_head(&raw[..split]);
     let rest = &raw[split + 4..];
     let chunked = response.headers.iter().any(|(name, value)| {
         name.eq_ignore_ascii_case("transfer-encoding") && value.eq_ignore_ascii_case("chunked")
     });
-    response.body = if chunked {
-        dechunk(rest)
-    } else {
-        rest.to_vec()
-    };
+    response.body = if chunked { dechunk(rest) } else { rest.to_vec() };
     response
 }
 
@@ -124,11 +117,7 @@ fn parse_head(head: &[u8]) -> RawResponse {
             (name.to_owned(), value.trim().to_owned())
         })
         .collect();
-    RawResponse {
-        status,
-        headers,
-        body: Vec::new(),
-    }
+    RawResponse { status, headers, body: Vec::new() }
 }
 
 fn dechunk(mut rest: &[u8]) -> Vec<u8> {

@@ -17,7 +17,8 @@ use std::time::Duration;
 use axum::Router;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use hmac::{Hmac, KeyInit, Mac};
+use hmac::digest::KeyInit;
+use hmac::{Hmac, Mac};
 use meshagent_webhooks::Signer;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256, Sha384, Sha512};
@@ -136,10 +137,7 @@ pub fn signed_post(signature: &[u8], body: &[u8]) -> Vec<u8> {
     raw_request(
         "POST",
         "/webhook",
-        &[
-            ("Content-Type", b"application/json"),
-            ("Meshagent-Signature", signature),
-        ],
+        &[("Content-Type", b"application/json"), ("Meshagent-Signature", signature)],
         body,
         false,
     )
@@ -169,13 +167,7 @@ pub async fn run_case(addr: SocketAddr, seen: &Seen, case: &cases::Case) -> RawR
     let before = seen.lock().unwrap().len();
     let response = exchange(addr, &case.request).await;
     let after = seen.lock().unwrap().len();
-    assert_eq!(
-        response.status,
-        case.status,
-        "{}: status (body {:?})",
-        case.name,
-        response.text()
-    );
+    assert_eq!(response.status, case.status, "{}: status (body {:?})", case.name, response.text());
     if let Some(body) = case.body {
         assert_eq!(response.text(), body, "{}: body", case.name);
     }
@@ -183,12 +175,7 @@ pub async fn run_case(addr: SocketAddr, seen: &Seen, case: &cases::Case) -> RawR
     assert_eq!(after - before, reached, "{}: handler calls", case.name);
     if let Some(id) = &case.seen_id {
         let seen = seen.lock().unwrap();
-        assert_eq!(
-            seen[before].1["id"],
-            id.as_str(),
-            "{}: the signed payload",
-            case.name
-        );
+        assert_eq!(seen[before].1["id"], id.as_str(), "{}: the signed payload", case.name);
     }
     assert_still_serves(addr, seen, &case.name).await;
     response
@@ -221,10 +208,7 @@ impl axum::serve::Listener for CountingListener {
                 Ok((stream, addr)) => {
                     self.counters.accepted.fetch_add(1, Ordering::SeqCst);
                     self.counters.live.fetch_add(1, Ordering::SeqCst);
-                    let stream = CountingStream {
-                        stream,
-                        counters: self.counters.clone(),
-                    };
+                    let stream = CountingStream { stream, counters: self.counters.clone() };
                     return (stream, addr);
                 }
                 Err(_) => tokio::time::sleep(Duration::from_millis(5)).await,
@@ -258,9 +242,7 @@ impl AsyncRead for CountingStream {
         let before = buf.filled().len();
         let polled = Pin::new(&mut self.stream).poll_read(cx, buf);
         let read = buf.filled().len() - before;
-        self.counters
-            .bytes_read
-            .fetch_add(read as u64, Ordering::SeqCst);
+        self.counters.bytes_read.fetch_add(read as u64, Ordering::SeqCst);
         polled
     }
 }
@@ -292,20 +274,11 @@ pub struct CountingServer {
 
 impl CountingServer {
     pub async fn start(app: Router) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind 127.0.0.1:0");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
         let counters = Arc::new(Counters::default());
-        let listener = CountingListener {
-            listener,
-            counters: counters.clone(),
-        };
+        let listener = CountingListener { listener, counters: counters.clone() };
         let server = TestServer::serve(listener, app);
-        Self {
-            addr: server.addr,
-            counters,
-            server,
-        }
+        Self { addr: server.addr, counters, server }
     }
 
     pub fn bytes_read(&self) -> u64 {

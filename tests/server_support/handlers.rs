@@ -1,7 +1,7 @@
 //! Test handlers: one that records every call, one that fails or panics on demand, one that
 //! blocks until released.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use axum::extract::ws::{Message, WebSocket};
 use meshagent_webhooks::{
@@ -14,10 +14,10 @@ use tokio::sync::Notify;
 use super::SECRET;
 
 /// Records which method got what; on a websocket it sends the room name, then echoes one text
-/// message.
-#[derive(Default)]
+/// message. Clones share what they record.
+#[derive(Default, Clone)]
 pub struct Recorder {
-    pub calls: Mutex<Vec<(&'static str, String)>>,
+    pub calls: Arc<Mutex<Vec<(&'static str, String)>>>,
 }
 
 impl Recorder {
@@ -44,12 +44,8 @@ impl WebhookHandler for Recorder {
 
     async fn on_call(&self, event: RoomCall) -> Result<(), HandlerError> {
         let arguments = event.arguments.map(Value::Object).unwrap_or_default();
-        let detail = format!(
-            "{} {} {} {arguments}",
-            event.room_name,
-            event.room_url,
-            event.token.expose()
-        );
+        let detail =
+            format!("{} {} {} {arguments}", event.room_name, event.room_url, event.token.expose());
         self.record("on_call", detail);
         Ok(())
     }
@@ -82,10 +78,8 @@ impl WebhookHandler for Recorder {
     }
 
     async fn on_storage_file_moved(&self, event: StorageFileMoved) -> Result<(), HandlerError> {
-        let detail = format!(
-            "{} {} {}",
-            event.source_path, event.destination_path, event.participant_id
-        );
+        let detail =
+            format!("{} {} {}", event.source_path, event.destination_path, event.participant_id);
         self.record("on_storage_file_moved", detail);
         Ok(())
     }
@@ -98,9 +92,9 @@ impl WebhookHandler for Recorder {
 
 /// Fails or panics on demand: `room.ended` for room `fail` returns an error, for `panic`
 /// panics; any other room is recorded.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct Faulty {
-    pub handled: Mutex<Vec<String>>,
+    pub handled: Arc<Mutex<Vec<String>>>,
 }
 
 impl WebhookHandler for Faulty {
@@ -117,11 +111,11 @@ impl WebhookHandler for Faulty {
 }
 
 /// Blocks in `room.started` until released.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct Slow {
-    pub entered: Notify,
-    pub release: Notify,
-    pub finished: Mutex<bool>,
+    pub entered: Arc<Notify>,
+    pub release: Arc<Notify>,
+    pub finished: Arc<Mutex<bool>>,
 }
 
 impl WebhookHandler for Slow {

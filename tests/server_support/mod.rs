@@ -42,11 +42,7 @@ impl TestServer {
         let task = tokio::spawn(server.serve_with_shutdown(listener, async move {
             let _ = stopped.await;
         }));
-        Self {
-            address,
-            stop: Some(stop),
-            task,
-        }
+        Self { address, stop: Some(stop), task }
     }
 
     /// Sends the shutdown signal without waiting.
@@ -85,10 +81,7 @@ pub async fn send_raw(
     if !body.is_empty() {
         request.extend_from_slice(format!("Content-Length: {}\r\n", body.len()).as_bytes());
     }
-    if !headers
-        .iter()
-        .any(|(name, _)| name.eq_ignore_ascii_case("connection"))
-    {
+    if !headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("connection")) {
         request.extend_from_slice(b"Connection: close\r\n");
     }
     request.extend_from_slice(b"\r\n");
@@ -125,31 +118,18 @@ pub async fn send(address: SocketAddr, request: Request<Full<Bytes>>) -> RawResp
         .filter(|(name, _)| *name != http::header::CONTENT_LENGTH)
         .map(|(name, value)| (name.to_string(), value.to_str().unwrap().to_owned()))
         .collect();
-    exchange(
-        address,
-        parts.method.as_str(),
-        &parts.uri.to_string(),
-        &headers,
-        &body,
-    )
-    .await
+    exchange(address, parts.method.as_str(), &parts.uri.to_string(), &headers, &body).await
 }
 
 pub fn pairs(headers: &[(&str, &str)]) -> Vec<(String, String)> {
-    headers
-        .iter()
-        .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
-        .collect()
+    headers.iter().map(|(name, value)| ((*name).to_owned(), (*value).to_owned())).collect()
 }
 
 /// The websocket handshake headers plus a header payload signed by `signer`.
 pub fn websocket_headers(signer: &Signer, payload: &str) -> Vec<(String, String)> {
     pairs(&[
         ("Meshagent-Webhook", payload),
-        (
-            "Meshagent-Signature",
-            &signer.signature_header(payload.as_bytes()),
-        ),
+        ("Meshagent-Signature", &signer.signature_header(payload.as_bytes())),
         ("Connection", "Upgrade"),
         ("Upgrade", "websocket"),
         ("Sec-WebSocket-Version", "13"),

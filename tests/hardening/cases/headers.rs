@@ -4,7 +4,7 @@
 use meshagent_webhooks::Signer;
 use serde_json::json;
 
-use super::{Case, INVALID_BODY, INVALID_JWT, MISMATCH, MISSING, case};
+use super::{Case, INVALID_JWT, MISMATCH, NOT_JSON, TWO_SIGNATURES, WRONG_SCHEME, case};
 use crate::hardening::{
     ATTACKER_KEY, PAYLOAD_MARKER, SECRET, event_body, raw_request, signed_post,
 };
@@ -19,10 +19,8 @@ fn post(headers: &[(&str, &[u8])], body: &[u8]) -> Vec<u8> {
 
 /// `GET /webhook` carrying `payload` in `Meshagent-Webhook`, signed with `signature`.
 fn get(payload: &[u8], signature: &[u8]) -> Vec<u8> {
-    let headers: &[(&str, &[u8])] = &[
-        ("Meshagent-Webhook", payload),
-        ("Meshagent-Signature", signature),
-    ];
+    let headers: &[(&str, &[u8])] =
+        &[("Meshagent-Webhook", payload), ("Meshagent-Signature", signature)];
     raw_request("GET", "/webhook", headers, b"", false)
 }
 
@@ -41,21 +39,15 @@ pub fn header_cases() -> Vec<Case> {
     let body = event_body("hdr-duplicate");
     let valid = signature(body.as_bytes());
     let forged = Signer::new(ATTACKER_KEY).signature_header(body.as_bytes());
-    for (name, second) in [
-        ("duplicate_signature_same", &valid),
-        ("duplicate_signature_forged", &forged),
-    ] {
+    for (name, second) in
+        [("duplicate_signature_same", &valid), ("duplicate_signature_forged", &forged)]
+    {
         let headers: &[(&str, &[u8])] = &[
             ("Content-Type", json),
             ("Meshagent-Signature", valid.as_bytes()),
             ("Meshagent-Signature", second.as_bytes()),
         ];
-        cases.push(case(
-            name,
-            post(headers, body.as_bytes()),
-            401,
-            Some(MISSING),
-        ));
+        cases.push(case(name, post(headers, body.as_bytes()), 401, Some(TWO_SIGNATURES)));
     }
 
     // Bytes outside ASCII (obs-text) in the signature header.
@@ -67,17 +59,12 @@ pub fn header_cases() -> Vec<Case> {
         ("signature_trailing_0xff", [&valid[..], b"\xff"].concat(), INVALID_JWT),
         ("signature_token_latin1", b"Bearer \xe9\xe8\xe0.\xff.\xfe".to_vec(), INVALID_JWT),
         ("signature_token_overlong_utf8", [b"Bearer \xc0\xae\xc0\xae", token].concat(), INVALID_JWT),
-        ("signature_0xff_before_scheme", [b"\xff", &valid[..]].concat(), MISSING),
-        ("signature_nbsp_separator", [b"Bearer\xa0", token].concat(), MISSING),
-        ("signature_utf8_nbsp_separator", [b"Bearer\xc2\xa0", token].concat(), MISSING),
+        ("signature_0xff_before_scheme", [b"\xff", &valid[..]].concat(), WRONG_SCHEME),
+        ("signature_nbsp_separator", [b"Bearer\xa0", token].concat(), WRONG_SCHEME),
+        ("signature_utf8_nbsp_separator", [b"Bearer\xc2\xa0", token].concat(), WRONG_SCHEME),
     ];
     for (name, value, reason) in values {
-        cases.push(case(
-            name,
-            signed_post(&value, body.as_bytes()),
-            401,
-            Some(reason),
-        ));
+        cases.push(case(name, signed_post(&value, body.as_bytes()), 401, Some(reason)));
     }
 
     // Big headers: a 64 KiB signature is refused by the verifier; a 64 KiB unrelated header
@@ -101,52 +88,24 @@ pub fn header_cases() -> Vec<Case> {
 
     // The header payload: not JSON, not UTF-8, huge.
     let not_json = format!("not json {{ {PAYLOAD_MARKER}");
-    let request = get(
-        not_json.as_bytes(),
-        signature(not_json.as_bytes()).as_bytes(),
-    );
-    cases.push(case(
-        "webhook_header_not_json_signed",
-        request,
-        400,
-        Some(INVALID_BODY),
-    ));
+    let request = get(not_json.as_bytes(), signature(not_json.as_bytes()).as_bytes());
+    cases.push(case("webhook_header_not_json_signed", request, 400, Some(NOT_JSON)));
     let other = signature(event_body("hdr-other").as_bytes());
     let request = get(not_json.as_bytes(), other.as_bytes());
-    cases.push(case(
-        "webhook_header_not_json_unsigned",
-        request,
-        401,
-        Some(MISMATCH),
-    ));
-    let non_utf8 = [
-        br#"{"event": "room.ended", "data": {"room_name": ""#.as_slice(),
-        b"\xff\xfe",
-        br#""}}"#,
-    ]
-    .concat();
+    cases.push(case("webhook_header_not_json_unsigned", request, 401, Some(MISMATCH)));
+    let non_utf8 =
+        [br#"{"event": "room.ended", "data": {"room_name": ""#.as_slice(), b"\xff\xfe", br#""}}"#]
+            .concat();
     let request = get(&non_utf8, signature(&non_utf8).as_bytes());
-    cases.push(case(
-        "webhook_header_non_utf8_signed",
-        request,
-        400,
-        Some(INVALID_BODY),
-    ));
+    cases.push(case("webhook_header_non_utf8_signed", request, 400, Some(NOT_JSON)));
     let data =
         json!({"room_name": PAYLOAD_MARKER, "id": "hdr-256-kib", "pad": "p".repeat(256 * 1024)});
     let big = Signer::event_payload("room.ended", &data);
     let request = get(big.as_bytes(), signature(big.as_bytes()).as_bytes());
-    cases.push(accepted(
-        "webhook_header_256_kib_signed",
-        request,
-        "hdr-256-kib",
-    ));
+    cases.push(accepted("webhook_header_256_kib_signed", request, "hdr-256-kib"));
     let data = json!({"room_name": PAYLOAD_MARKER, "pad": "p".repeat(1024 * 1024)});
     let megabyte = Signer::event_payload("room.ended", &data);
-    let request = get(
-        megabyte.as_bytes(),
-        signature(megabyte.as_bytes()).as_bytes(),
-    );
+    let request = get(megabyte.as_bytes(), signature(megabyte.as_bytes()).as_bytes());
     // hyper refuses a head over its buffer (about 400 KiB) before any service runs.
     cases.push(case("webhook_header_1_mib", request, 431, None));
 
@@ -191,10 +150,6 @@ pub fn header_cases() -> Vec<Case> {
         ("Content-Length", b"104857600"),
     ];
     let request = post(headers, b"");
-    cases.push(accepted(
-        "webhook_header_body_declared_never_sent",
-        request,
-        "hdr-body-never-sent",
-    ));
+    cases.push(accepted("webhook_header_body_declared_never_sent", request, "hdr-body-never-sent"));
     cases
 }

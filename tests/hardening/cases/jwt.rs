@@ -7,7 +7,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD_NO_PAD;
 use serde_json::json;
 
-use super::{Case, INVALID_JWT, MISMATCH, MISSING, case};
+use super::{Case, INVALID_JWT, MISMATCH, NO_TOKEN, WRONG_SCHEME, case};
 use crate::hardening::{
     ATTACKER_KEY, HS256_HEADER, SECRET, b64, claims_for, event_body, hmac, secret_jwt, sha256_hex,
     sign_segments, signed_post,
@@ -64,9 +64,7 @@ impl Parts {
     /// `template` with the digest and the time filled in.
     fn fill(&self, template: &str) -> String {
         let future = now() + 3600;
-        template
-            .replace("{sha}", &self.digest)
-            .replace("{future}", &future.to_string())
+        template.replace("{sha}", &self.digest).replace("{future}", &future.to_string())
     }
 
     fn sign(&self, header: &str, claims: &str) -> String {
@@ -75,10 +73,7 @@ impl Parts {
 }
 
 fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_secs()
+    SystemTime::now().duration_since(UNIX_EPOCH).expect("clock after 1970").as_secs()
 }
 
 /// Sets one of the bits a canonical encoder leaves zero in the last character of `segment`.
@@ -217,24 +212,20 @@ fn padded_token(parts: &Parts, len: usize, above: bool) -> String {
         pad += 1;
     }
     let token = with_pad(if above { pad + 1 } else { pad });
-    assert!(if above {
-        token.len() > len
-    } else {
-        token.len() + 2 >= len
-    });
+    assert!(if above { token.len() > len } else { token.len() + 2 >= len });
     token
 }
 
 /// `Meshagent-Signature` values that are not `Bearer <token>`.
 #[rustfmt::skip]
-const SCHEMES: &[(&str, &str)] = &[
-    ("scheme_lowercase", "bearer {token}"),
-    ("scheme_uppercase", "BEARER {token}"),
-    ("scheme_missing", "{token}"),
-    ("scheme_basic", "Basic {token}"),
-    ("scheme_tab", "Bearer\t{token}"),
-    ("scheme_only", "Bearer"),
-    ("scheme_and_space_only", "Bearer "),
+const SCHEMES: &[(&str, &str, &str)] = &[
+    ("scheme_lowercase", "bearer {token}", WRONG_SCHEME),
+    ("scheme_uppercase", "BEARER {token}", WRONG_SCHEME),
+    ("scheme_missing", "{token}", WRONG_SCHEME),
+    ("scheme_basic", "Basic {token}", WRONG_SCHEME),
+    ("scheme_tab", "Bearer\t{token}", WRONG_SCHEME),
+    ("scheme_only", "Bearer", NO_TOKEN),
+    ("scheme_and_space_only", "Bearer ", NO_TOKEN),
 ];
 
 /// Every JWT attack, with its answer.
@@ -257,17 +248,12 @@ pub fn jwt_cases() -> Vec<Case> {
     }
     for &(name, build, reason) in SHAPED {
         let status = if reason == OK { 200 } else { 401 };
-        add(
-            name,
-            format!("Bearer {}", build(&Parts::new(name))),
-            status,
-            reason,
-        );
+        add(name, format!("Bearer {}", build(&Parts::new(name))), status, reason);
     }
-    for &(name, template) in SCHEMES {
+    for &(name, template, reason) in SCHEMES {
         let parts = Parts::new(name);
         let token = format!("{}.{}.{}", parts.header, parts.claims, parts.signature);
-        add(name, template.replace("{token}", &token), 401, MISSING);
+        add(name, template.replace("{token}", &token), 401, reason);
     }
     cases
 }

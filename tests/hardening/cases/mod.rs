@@ -12,7 +12,16 @@ pub use jwt::jwt_cases;
 pub const INVALID_JWT: &str = "invalid jwt";
 pub const MISMATCH: &str = "signature does not match payload";
 pub const MISSING: &str = "missing signature";
-pub const INVALID_BODY: &str = "invalid request body";
+pub const WRONG_SCHEME: &str =
+    "missing signature: the value must start with exactly `Bearer ` (capital B, one space)";
+pub const NO_TOKEN: &str = "missing signature: no token after `Bearer `";
+pub const TWO_SIGNATURES: &str = "missing signature: more than one Meshagent-Signature header";
+pub const NOT_JSON: &str = "invalid request body: payload is not valid JSON";
+pub const NOT_OBJECT: &str = "invalid request body: payload is not a JSON object";
+pub const NAN_OR_INFINITY: &str =
+    "invalid request body: payload has NaN or Infinity, which JSON cannot carry";
+pub const BEYOND_64_BITS: &str =
+    "invalid request body: payload has an integer beyond 64 bits, which would lose precision";
 
 /// One hostile request and the answer it must get.
 #[derive(Debug, Clone)]
@@ -28,11 +37,5 @@ pub struct Case {
 }
 
 fn case(name: &str, request: Vec<u8>, status: u16, body: Option<&'static str>) -> Case {
-    Case {
-        name: name.to_owned(),
-        request,
-        status,
-        body,
-        seen_id: None,
-    }
+    Case { name: name.to_owned(), request, status, body, seen_id: None }
 }

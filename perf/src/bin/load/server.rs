@@ -9,7 +9,7 @@ use axum::serve::ListenerExt;
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpListener;
 
-use crate::common::routes::{plain_after_busy_work, router, router_with};
+use meshagent_webhooks_perf::routes::{plain_after_busy_work, router, router_with};
 
 /// What the route at `/layered` serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,10 +44,8 @@ pub(crate) fn serve(
     threads: usize,
     calibration: Calibration,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(threads)
-        .enable_all()
-        .build()?;
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_all().build()?;
     runtime.block_on(async {
         let app = match calibration {
             Calibration::None => router(),
@@ -68,9 +66,7 @@ pub(crate) fn serve(
             let mut sink = Vec::new();
             let _ = tokio::io::stdin().read_to_end(&mut sink).await;
         };
-        axum::serve(listener, app)
-            .with_graceful_shutdown(stop)
-            .await?;
+        axum::serve(listener, app).with_graceful_shutdown(stop).await?;
         Ok(())
     })
 }
@@ -89,10 +85,7 @@ impl Server {
         let mut command = Command::new(std::env::current_exe()?);
         command.args(["--serve", "--server-threads", &threads.to_string()]);
         command.args(calibration.args());
-        let mut child = command
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()?;
+        let mut child = command.stdin(Stdio::piped()).stdout(Stdio::piped()).spawn()?;
         let stdout = child.stdout.take().ok_or("no stdout")?;
         let mut line = String::new();
         BufReader::new(stdout).read_line(&mut line)?;
@@ -109,11 +102,7 @@ impl Server {
         &self,
         ticks_per_second: f64,
     ) -> Result<f64, Box<dyn std::error::Error>> {
-        cpu_seconds(
-            &format!("/proc/{}/stat", self.child.id()),
-            ticks_per_second,
-            false,
-        )
+        cpu_seconds(&format!("/proc/{}/stat", self.child.id()), ticks_per_second, false)
     }
 
     pub(crate) fn stop(mut self) -> Result<(), Box<dyn std::error::Error>> {

@@ -134,9 +134,9 @@ pub(crate) async fn load(
     for _ in 0..workload.conns {
         let request = request.clone();
         let done = done.clone();
-        tasks.push(tokio::spawn(async move {
-            connection(port, route, request, deadline, &done).await
-        }));
+        tasks.push(tokio::spawn(
+            async move { connection(port, route, request, deadline, &done).await },
+        ));
     }
     for task in tasks {
         task.await.map_err(|error| error.to_string())??;
@@ -175,16 +175,11 @@ async fn connection(
     let mut stream = TcpStream::connect(("127.0.0.1", port))
         .await
         .map_err(|error| format!("connect: {error}"))?;
-    stream
-        .set_nodelay(true)
-        .map_err(|error| format!("nodelay: {error}"))?;
+    stream.set_nodelay(true).map_err(|error| format!("nodelay: {error}"))?;
     let mut buffer = Vec::with_capacity(1024);
     while tokio::time::Instant::now() < deadline {
         let exchange = async {
-            stream
-                .write_all(&request)
-                .await
-                .map_err(|error| format!("write: {error}"))?;
+            stream.write_all(&request).await.map_err(|error| format!("write: {error}"))?;
             read_response(&mut stream, &mut buffer).await
         };
         let (status, body) = tokio::time::timeout(REQUEST_TIMEOUT, exchange)
@@ -247,7 +242,5 @@ async fn read_more(stream: &mut TcpStream, buffer: &mut Vec<u8>) -> Result<(), S
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack
-        .windows(needle.len())
-        .position(|window| window == needle)
+    haystack.windows(needle.len()).position(|window| window == needle)
 }

@@ -8,9 +8,10 @@
 //!   of the token's signing input, SHA-256 of the body), then the plain route's parse: the least
 //!   any verifying route can cost under this load.
 //!
-//! Run with: `cargo run --release --example load`
+//! Run with: `cargo run --release -p meshagent-webhooks-perf --bin load` (options after `--`:
+//! `cargo run --release -p meshagent-webhooks-perf --bin load -- --rounds 150`).
 //!
-//! The example starts itself again as the server (`--serve`: one axum server on 127.0.0.1:0
+//! The binary starts itself again as the server (`--serve`: one axum server on 127.0.0.1:0
 //! with the four routes, exiting when its stdin closes), then drives it with its own
 //! keep-alive HTTP/1.1 connections that write prebuilt requests, so the client costs less than
 //! the server and the server sets the rate. For the 112-byte event and a 1 MiB event it
@@ -36,37 +37,38 @@
 //! 0` measures identical routes (the noise floor of the ratio on this machine), and a value near
 //! the layer's own cost shows what that much extra work per request costs here.
 //!
-//! Files: `server.rs` (the routes and the server child), `client.rs` (the load), `report.rs`
-//! (medians and ratios).
-
-#[path = "../../benches/common/mod.rs"]
-mod common;
+//! Files: `server.rs` (the server child; the routes are in the library's `routes`), `client.rs`
+//! (the load), `report.rs` (the summaries and what is printed), `stats.rs` (medians, 95%
+//! intervals and verdicts).
 
 mod client;
 mod report;
 mod server;
+mod stats;
 
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::HeaderValue;
 use meshagent_webhooks::Signer;
+use meshagent_webhooks_perf::{SECRET, event_of_size, small_event};
 
 use client::{Route, Workload, load, wrk_round};
-use common::SECRET;
-use report::{Round, Summary, machine, time_sha256, verdict};
+use report::{Round, Summary, machine, time_sha256};
 use server::{Calibration, Server, clock_ticks_per_second, cpu_seconds, serve};
+use stats::verdict;
 
 /// Warm-up before the measured rounds of each size, per route.
 const WARM_UP: Duration = Duration::from_secs(1);
 
+/// Printed for `--help` and after an unknown option.
+const USAGE: &str = "usage: cargo run --release -p meshagent-webhooks-perf --bin load -- \
+[--secs S] [--rounds N] [--small-conns C] [--large-conns C] [--server-threads T] \
+[--client-threads T] [--client own|wrk] [--calibrate-ns N]";
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let options = Options::parse(std::env::args().skip(1))?;
-    if options.serve {
-        serve(options.server_threads, options.calibration)
-    } else {
-        drive(&options)
-    }
+    if options.serve { serve(options.server_threads, options.calibration) } else { drive(&options) }
 }
 
 #[derive(Debug)]
@@ -98,6 +100,10 @@ impl Options {
             wrk: false,
         };
         while let Some(arg) = args.next() {
+            if arg == "--help" || arg == "-h" {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
             if arg == "--serve" {
                 options.serve = true;
                 continue;
@@ -109,15 +115,10 @@ impl Options {
                 );
             }
             let value = args.next().ok_or_else(|| format!("{arg} needs a value"))?;
-            let number = || {
-                value
-                    .parse::<f64>()
-                    .map_err(|_| format!("{arg}: not a number: {value}"))
-            };
+            let number =
+                || value.parse::<f64>().map_err(|_| format!("{arg}: not a number: {value}"));
             let count = || {
-                value
-                    .parse::<usize>()
-                    .map_err(|_| format!("{arg}: not a whole number: {value}"))
+                value.parse::<usize>().map_err(|_| format!("{arg}: not a whole number: {value}"))
             };
             match arg.as_str() {
                 "--secs" => options.secs = number()?,
@@ -137,7 +138,7 @@ impl Options {
                         .map_err(|_| format!("{arg}: not a whole number: {value}"))?;
                     options.calibration = Calibration::BusyNs(nanos);
                 }
-                _ => return Err(format!("unknown option {arg}")),
+                _ => return Err(format!("unknown option {arg}; {USAGE}")),
             }
         }
         let valid = options.secs > 0.0 && options.secs <= 60.0;
@@ -164,12 +165,8 @@ fn drive(options: &Options) -> Result<(), Box<dyn std::error::Error>> {
         .build()?;
     let signer = Signer::new(SECRET);
     let workloads = [
-        (common::small_event(), "112 B", options.small_conns),
-        (
-            common::event_of_size(1024 * 1024),
-            "1 MiB",
-            options.large_conns,
-        ),
+        (small_event(), "112 B", options.small_conns),
+        (event_of_size(1024 * 1024), "1 MiB", options.large_conns),
     ]
     .map(|(body, label, conns)| Workload {
         label,
@@ -190,11 +187,7 @@ fn drive(options: &Options) -> Result<(), Box<dyn std::error::Error>> {
         } else {
             format!("{} worker thread(s)", options.client_threads)
         },
-        if options.wrk {
-            options.secs.ceil().max(1.0)
-        } else {
-            options.secs
-        },
+        if options.wrk { options.secs.ceil().max(1.0) } else { options.secs },
     );
     if let Some(description) = options.calibration.describe() {
         println!("{description}");

@@ -1,50 +1,27 @@
 //! The verification core next to its floor: [`SignatureVerifier::verify`] for 112 B to 1 MiB,
 //! the token part alone, the bare primitives (HMAC-SHA256 of the signing input, SHA-256 of the
-//! payload), and `jsonwebtoken::decode` on both of its backends as the reference.
+//! payload), and `jsonwebtoken::decode` (its RustCrypto backend) as the reference.
 //!
-//! Each comparison runs [`common::ROUNDS`] times with its sides alternating; ids end in the
+//! Each comparison runs [`ROUNDS`] times with its sides alternating; ids end in the
 //! round (`small/verify/r2`).
 //!
-//! Run with: `cargo bench --bench verify` (see BENCHMARKS.md for the figures).
+//! Run with: `cargo bench -p meshagent-webhooks-perf --bench verify` (see BENCHMARKS.md for the
+//! figures).
 
 // `criterion_group!` generates an undocumented `pub fn`.
 #![allow(missing_docs)]
 
-mod common;
-
 use std::hint::black_box;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use hmac::{Hmac, KeyInit, Mac};
-use jsonwebtoken::crypto::{CryptoProvider, KeyUtils, aws_lc, rust_crypto};
+use hmac::{Hmac, Mac};
+use jsonwebtoken::crypto::rust_crypto;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use meshagent_webhooks::{SignatureVerifier, Signer};
 use sha2::{Digest, Sha256};
 
-use common::{ROUNDS, SECRET, SIZES, round_label, small_event};
-
-/// Which backend [`SWITCHABLE`] hands `jsonwebtoken::decode`. Both are compiled in, and a
-/// process can install only one provider, so this one forwards to either: both backends are
-/// measured in the same run, alternating.
-static USE_AWS_LC: AtomicBool = AtomicBool::new(false);
-
-static SWITCHABLE: CryptoProvider = CryptoProvider {
-    signer_factory: |algorithm, key| {
-        if USE_AWS_LC.load(Ordering::Relaxed) {
-            (aws_lc::DEFAULT_PROVIDER.signer_factory)(algorithm, key)
-        } else {
-            (rust_crypto::DEFAULT_PROVIDER.signer_factory)(algorithm, key)
-        }
-    },
-    verifier_factory: |algorithm, key| {
-        if USE_AWS_LC.load(Ordering::Relaxed) {
-            (aws_lc::DEFAULT_PROVIDER.verifier_factory)(algorithm, key)
-        } else {
-            (rust_crypto::DEFAULT_PROVIDER.verifier_factory)(algorithm, key)
-        }
-    },
-    key_utils: KeyUtils::new_unimplemented(),
+use meshagent_webhooks_perf::{
+    ROUNDS, SECRET, SIZES, config, event_of_size, round_label, small_event,
 };
 
 /// The claims MeshAgent puts in its tokens.
@@ -61,46 +38,34 @@ fn small(c: &mut Criterion) {
     let header = format!("Bearer {token}");
     let signing_input = token[..token.rfind('.').expect("three segments")].to_owned();
     let verifier = SignatureVerifier::new(SECRET);
-    verifier
-        .verify(Some(header.as_bytes()), &payload)
-        .expect("the benchmark input verifies");
+    verifier.verify(Some(header.as_bytes()), &payload).expect("the benchmark input verifies");
     // The token part alone: the public API always hashes the payload, so verify an empty one.
     // Its token has exactly the shape of the small event's (the claim is always 64 hex
     // digits); subtract `sha256_empty` (one block) for the token alone.
     let empty_header = Signer::new(SECRET).signature_header(b"");
-    verifier
-        .verify(Some(empty_header.as_bytes()), b"")
-        .expect("the benchmark input verifies");
+    verifier.verify(Some(empty_header.as_bytes()), b"").expect("the benchmark input verifies");
     // What the verifier does per secret: clone an HMAC state keyed once, then one MAC.
-    let keyed = <Hmac<Sha256> as KeyInit>::new_from_slice(SECRET.as_bytes()).expect("any length");
+    let keyed = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).expect("any length");
 
-    // Without this `decode` panics: this build enables both jsonwebtoken backends.
-    SWITCHABLE
-        .install_default()
-        .expect("no provider installed yet");
+    // The only backend this crate enables; installed explicitly so that the bench measures it
+    // even if another crate in the build turned `aws_lc_rs` on as well.
+    rust_crypto::DEFAULT_PROVIDER.install_default().expect("no provider installed yet");
     let key = DecodingKey::from_secret(SECRET.as_bytes());
     let mut validation = Validation::new(Algorithm::HS256);
     validation.required_spec_claims.clear();
-    for aws in [false, true] {
-        USE_AWS_LC.store(aws, Ordering::Relaxed);
-        jsonwebtoken::decode::<Claims>(&token, &key, &validation).expect("the token decodes");
-    }
+    jsonwebtoken::decode::<Claims>(&token, &key, &validation).expect("the token decodes");
 
     let mut group = c.benchmark_group("small");
     for round in 0..ROUNDS {
         let id = |name: &str| BenchmarkId::new(name, round_label(round));
         group.bench_function(id("verify"), |b| {
             b.iter(|| {
-                verifier
-                    .verify(Some(black_box(header.as_bytes())), black_box(&payload))
-                    .is_ok()
+                verifier.verify(Some(black_box(header.as_bytes())), black_box(&payload)).is_ok()
             });
         });
         group.bench_function(id("verify_empty_payload"), |b| {
             b.iter(|| {
-                verifier
-                    .verify(Some(black_box(empty_header.as_bytes())), black_box(b""))
-                    .is_ok()
+                verifier.verify(Some(black_box(empty_header.as_bytes())), black_box(b"")).is_ok()
             });
         });
         group.bench_function(id("hmac_sha256_prekeyed"), |b| {
@@ -113,9 +78,8 @@ fn small(c: &mut Criterion) {
         // For comparison: keying the HMAC on every call, as a per-request key would.
         group.bench_function(id("hmac_sha256_keyed_per_call"), |b| {
             b.iter(|| {
-                let mut mac =
-                    <Hmac<Sha256> as KeyInit>::new_from_slice(black_box(SECRET.as_bytes()))
-                        .expect("any length");
+                let mut mac = Hmac::<Sha256>::new_from_slice(black_box(SECRET.as_bytes()))
+                    .expect("any length");
                 mac.update(black_box(signing_input.as_bytes()));
                 mac.finalize().into_bytes()
             });
@@ -126,17 +90,9 @@ fn small(c: &mut Criterion) {
         group.bench_function(id("sha256_empty"), |b| {
             b.iter(|| Sha256::digest(black_box(b"")));
         });
-        for (backend, aws) in [
-            ("jsonwebtoken_rust_crypto", false),
-            ("jsonwebtoken_aws_lc_rs", true),
-        ] {
-            group.bench_function(id(backend), |b| {
-                USE_AWS_LC.store(aws, Ordering::Relaxed);
-                b.iter(|| {
-                    jsonwebtoken::decode::<Claims>(black_box(&token), &key, &validation).is_ok()
-                });
-            });
-        }
+        group.bench_function(id("jsonwebtoken_rust_crypto"), |b| {
+            b.iter(|| jsonwebtoken::decode::<Claims>(black_box(&token), &key, &validation).is_ok());
+        });
     }
     group.finish();
 }
@@ -147,7 +103,7 @@ fn sizes(c: &mut Criterion) {
     let inputs: Vec<(&str, Vec<u8>, String)> = SIZES
         .iter()
         .map(|&(size, label)| {
-            let payload = common::event_of_size(size);
+            let payload = event_of_size(size);
             let header = Signer::new(SECRET).signature_header(&payload);
             verifier
                 .verify(Some(header.as_bytes()), &payload)
@@ -165,9 +121,7 @@ fn sizes(c: &mut Criterion) {
             });
             group.bench_function(id("verify"), |b| {
                 b.iter(|| {
-                    verifier
-                        .verify(Some(black_box(header.as_bytes())), black_box(payload))
-                        .is_ok()
+                    verifier.verify(Some(black_box(header.as_bytes())), black_box(payload)).is_ok()
                 });
             });
         }
@@ -177,7 +131,7 @@ fn sizes(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = common::config();
+    config = config();
     targets = small, sizes
 }
 criterion_main!(benches);

@@ -1,25 +1,24 @@
 //! [`MeshagentEvent::from_json`] per event type, next to `serde_json::from_slice::<Value>` of
 //! the same bytes (what a plain `Json<serde_json::Value>` route does).
 //!
-//! Each comparison runs [`common::ROUNDS`] times with its sides alternating; ids end in the
+//! Each comparison runs [`ROUNDS`] times with its sides alternating; ids end in the
 //! round (`event/from_json/room.call/r2`).
 //!
-//! Run with: `cargo bench --bench event` (see BENCHMARKS.md for the figures).
+//! Run with: `cargo bench -p meshagent-webhooks-perf --bench event` (see BENCHMARKS.md for the
+//! figures).
 
 // `criterion_group!` generates an undocumented `pub fn`.
 #![allow(missing_docs)]
-
-mod common;
 
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use meshagent_webhooks::MeshagentEvent;
 
-use common::{ROUNDS, round_label};
+use meshagent_webhooks_perf::{ROUNDS, config, round_label, typed_events};
 
 fn from_json(c: &mut Criterion) {
-    let events = common::typed_events();
+    let events = typed_events();
     for (name, payload) in &events {
         let event = MeshagentEvent::from_json(payload).expect("the benchmark event parses");
         assert_eq!(event.name(), *name);
@@ -42,7 +41,7 @@ fn from_json(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = common::config();
+    config = config();
     targets = from_json
 }
 criterion_main!(benches);

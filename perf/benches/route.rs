@@ -1,4 +1,4 @@
-//! The routes of the load benchmark (`examples/load/`), in process: one axum `Router` called
+//! The routes of the load benchmark (the `load` binary), in process: one axum `Router` called
 //! with `oneshot` and its response body read, as a server would, without the network.
 //!
 //! - `plain`: `Json<serde_json::Value>`, no layer;
@@ -9,27 +9,26 @@
 //! - `layered`: `MeshagentSignatureLayer` + `MeshagentEvent`.
 //!
 //! The request is the 112-byte event as hyper hands it over (one chunk), built outside the
-//! timed part. Each comparison runs [`common::ROUNDS`] times with its sides alternating; ids
+//! timed part. Each comparison runs [`ROUNDS`] times with its sides alternating; ids
 //! end in the round (`route/identity/r2`).
 //!
-//! Run with: `cargo bench --bench route` (see BENCHMARKS.md for the figures).
+//! Run with: `cargo bench -p meshagent-webhooks-perf --bench route` (see BENCHMARKS.md for the
+//! figures).
 
 // `criterion_group!` generates an undocumented `pub fn`.
 #![allow(missing_docs)]
-
-mod common;
 
 use bytes::Bytes;
 use criterion::{BatchSize, BenchmarkId, Criterion, criterion_group, criterion_main};
 use http::HeaderValue;
 use meshagent_webhooks::Signer;
 
-use common::routes::{answer, router, signed_request};
-use common::{ROUNDS, SECRET, round_label};
+use meshagent_webhooks_perf::routes::{answer, router, signed_request};
+use meshagent_webhooks_perf::{ROUNDS, SECRET, config, round_label, small_event};
 
 fn route(c: &mut Criterion) {
     let router = router();
-    let payload = Bytes::from(common::small_event());
+    let payload = Bytes::from(small_event());
     let signature = HeaderValue::from_str(&Signer::new(SECRET).signature_header(&payload))
         .expect("a token is a valid header value");
     let mut group = c.benchmark_group("route");
@@ -54,7 +53,7 @@ fn route(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = common::config();
+    config = config();
     targets = route
 }
 criterion_main!(benches);

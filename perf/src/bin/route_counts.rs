@@ -1,27 +1,23 @@
-//! Sends the 112-byte event through one route of `cargo bench --bench route` many times, in
-//! process, so that cachegrind can count what one request executes: instructions and
-//! instruction-cache misses are counts, the same from run to run, where timings on a shared
-//! machine are not.
+//! Sends the 112-byte event through one route of the `route` bench (`cargo bench -p
+//! meshagent-webhooks-perf --bench route`) many times, in process, so that cachegrind can count
+//! what one request executes: instructions and instruction-cache misses are counts, the same
+//! from run to run, where timings on a shared machine are not.
 //!
 //! ```sh
-//! cargo build --release --example route_counts
-//! valgrind --tool=cachegrind --cache-sim=yes target/release/examples/route_counts layered 1200
+//! cargo build --release -p meshagent-webhooks-perf --bin route_counts
+//! valgrind --tool=cachegrind --cache-sim=yes target/release/route_counts layered 1200
 //! ```
 //!
-//! Routes: `plain`, `identity`, `floor`, `layered` (see `benches/common/routes.rs`). Run each
+//! Routes: `plain`, `identity`, `floor`, `layered` (see `perf/src/routes.rs`). Run each
 //! route with two counts (say 200 and 1200) and divide the difference of the totals by the
 //! difference of the counts: start-up cancels out. BENCHMARKS.md has a script that does this
 //! and the figures.
 
-#[path = "../benches/common/mod.rs"]
-mod common;
-
 use bytes::Bytes;
 use http::HeaderValue;
 use meshagent_webhooks::Signer;
-
-use common::SECRET;
-use common::routes::{answer, router, signed_request};
+use meshagent_webhooks_perf::routes::{answer, router, signed_request};
+use meshagent_webhooks_perf::{SECRET, small_event};
 
 const ROUTES: [&str; 4] = ["plain", "identity", "floor", "layered"];
 
@@ -34,7 +30,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Err(usage.into());
     }
     let router = router();
-    let payload = Bytes::from(common::small_event());
+    let payload = Bytes::from(small_event());
     let signature = HeaderValue::from_str(&Signer::new(SECRET).signature_header(&payload))?;
     let path = format!("/{route}");
     for _ in 0..requests {

@@ -1,5 +1,5 @@
-//! The four routes of the load benchmark (`examples/load/`), and the in-process router,
-//! request and answer that `benches/route.rs` and `examples/route_counts.rs` share.
+//! The four routes of the load benchmark (the `load` binary), and the in-process router,
+//! request and answer that `benches/route.rs` and the `route_counts` binary share.
 
 use std::sync::LazyLock;
 use std::time::{Duration, Instant};
@@ -9,7 +9,7 @@ use axum::http::HeaderMap;
 use axum::routing::{MethodRouter, post};
 use axum::{Json, Router};
 use futures_util::FutureExt;
-use hmac::{Hmac, KeyInit, Mac};
+use hmac::{Hmac, Mac};
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderValue, Request};
 use http_body_util::BodyExt;
@@ -17,18 +17,18 @@ use meshagent_webhooks::{MESHAGENT_SIGNATURE, MeshagentEvent, MeshagentSignature
 use sha2::{Digest, Sha256};
 use tower::layer::util::Identity;
 
-use super::{SECRET, respond};
+use crate::{SECRET, respond};
 
 /// The four routes in one `Router`, for in-process runs: `/plain`, `/identity` (the plain
 /// handler behind tower's `Identity` layer), `/floor` (that route after the two hashes every
 /// verifier computes) and `/layered` (`MeshagentSignatureLayer` + `MeshagentEvent`).
-pub(crate) fn router() -> Router {
+pub fn router() -> Router {
     router_with(post(layered).layer(MeshagentSignatureLayer::new(SECRET)))
 }
 
 /// The same routes with `at_layered` at `/layered` (the load benchmark's calibrations put
 /// another route there).
-pub(crate) fn router_with(at_layered: MethodRouter) -> Router {
+pub fn router_with(at_layered: MethodRouter) -> Router {
     Router::new()
         .route("/plain", post(plain))
         .route("/identity", post(plain).layer(Identity::new()))
@@ -38,14 +38,8 @@ pub(crate) fn router_with(at_layered: MethodRouter) -> Router {
 
 /// A POST of `payload` to `path` with the headers MeshAgent sends, in one chunk (as hyper
 /// hands a small body over).
-pub(crate) fn signed_request(
-    path: &str,
-    payload: &Bytes,
-    signature: &HeaderValue,
-) -> Request<Body> {
-    let mut request = Request::post(path)
-        .body(Body::from(payload.clone()))
-        .expect("valid request");
+pub fn signed_request(path: &str, payload: &Bytes, signature: &HeaderValue) -> Request<Body> {
+    let mut request = Request::post(path).body(Body::from(payload.clone())).expect("valid request");
     let headers = request.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     headers.insert(CONTENT_LENGTH, HeaderValue::from(payload.len()));
@@ -54,7 +48,7 @@ pub(crate) fn signed_request(
 }
 
 /// Sends one request through `router` and reads the whole answer, which must be 200.
-pub(crate) fn answer(router: &Router, request: Request<Body>) -> Bytes {
+pub fn answer(router: &Router, request: Request<Body>) -> Bytes {
     respond(router, request)
         .into_body()
         .collect()
@@ -66,17 +60,17 @@ pub(crate) fn answer(router: &Router, request: Request<Body>) -> Bytes {
 
 /// The route a user would write without this crate: `Json<serde_json::Value>`, answers with
 /// the event name.
-pub(crate) async fn plain(Json(value): Json<serde_json::Value>) -> String {
+pub async fn plain(Json(value): Json<serde_json::Value>) -> String {
     value["event"].as_str().unwrap_or_default().to_owned()
 }
 
 /// The same answer from the verified event (behind `MeshagentSignatureLayer`).
-pub(crate) async fn layered(event: MeshagentEvent) -> String {
+pub async fn layered(event: MeshagentEvent) -> String {
     event.name().to_owned()
 }
 
 /// The plain handler after `nanos` of busy work: what that much extra work per request costs.
-pub(crate) async fn plain_after_busy_work(nanos: u64, value: Json<serde_json::Value>) -> String {
+pub async fn plain_after_busy_work(nanos: u64, value: Json<serde_json::Value>) -> String {
     let started = Instant::now();
     while started.elapsed() < Duration::from_nanos(nanos) {
         std::hint::spin_loop();
@@ -86,7 +80,7 @@ pub(crate) async fn plain_after_busy_work(nanos: u64, value: Json<serde_json::Va
 
 /// The HMAC key, prepared once, as a verifier keeps it.
 static KEY: LazyLock<Hmac<Sha256>> = LazyLock::new(|| {
-    Hmac::new_from_slice(SECRET.as_bytes())
+    Hmac::<Sha256>::new_from_slice(SECRET.as_bytes())
         .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"))
 });
 
@@ -94,19 +88,36 @@ static KEY: LazyLock<Hmac<Sha256>> = LazyLock::new(|| {
 /// token's signing input (with the key prepared once) and SHA-256 of the body. Their results
 /// are kept from the optimiser, not checked. The body is parsed as `Json<Value>` parses it,
 /// minus its content-type check: the least any verifying route can cost.
-pub(crate) async fn plain_after_hashes(headers: HeaderMap, body: Bytes) -> Result<String, String> {
+pub async fn plain_after_hashes(headers: HeaderMap, body: Bytes) -> Result<String, String> {
     let token = headers
         .get(MESHAGENT_SIGNATURE)
         .and_then(|value| value.as_bytes().strip_prefix(b"Bearer "))
         .ok_or("no signature")?;
-    let dot = token
-        .iter()
-        .rposition(|&byte| byte == b'.')
-        .ok_or("no dot")?;
+    let dot = token.iter().rposition(|&byte| byte == b'.').ok_or("no dot")?;
     let mut mac = KEY.clone();
     mac.update(&token[..dot]);
     std::hint::black_box(mac.finalize());
     std::hint::black_box(Sha256::digest(&body));
     let value = Json::<serde_json::Value>::from_bytes(&body).map_err(|error| error.body_text())?;
     Ok(plain(value).await)
+}
+
+#[cfg(test)]
+mod tests {
+    use meshagent_webhooks::Signer;
+
+    use super::*;
+    use crate::small_event;
+
+    #[test]
+    fn every_route_answers_the_event_name() {
+        let router = router();
+        let payload = Bytes::from(small_event());
+        let signature = HeaderValue::from_str(&Signer::new(SECRET).signature_header(&payload))
+            .expect("a token is a valid header value");
+        for path in ["/plain", "/identity", "/floor", "/layered"] {
+            let body = answer(&router, signed_request(path, &payload, &signature));
+            assert_eq!(body, "room.started", "{path}");
+        }
+    }
 }

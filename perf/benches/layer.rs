@@ -7,15 +7,14 @@
 //! another layer hands over buffered bytes) and, for 1 MiB, 64 chunks of 16 KiB (as hyper
 //! delivers a large body: collecting it copies the bytes once, in both services).
 //!
-//! Each comparison runs [`common::ROUNDS`] times with its sides alternating; ids end in the
+//! Each comparison runs [`ROUNDS`] times with its sides alternating; ids end in the
 //! round (`layer/plain/112B/r2`).
 //!
-//! Run with: `cargo bench --bench layer` (see BENCHMARKS.md for the figures).
+//! Run with: `cargo bench -p meshagent-webhooks-perf --bench layer` (see BENCHMARKS.md for the
+//! figures).
 
 // `criterion_group!` generates an undocumented `pub fn`.
 #![allow(missing_docs)]
-
-mod common;
 
 use std::convert::Infallible;
 
@@ -33,7 +32,7 @@ use meshagent_webhooks::{
 };
 use tower::{Service, ServiceBuilder, service_fn};
 
-use common::{ROUNDS, SECRET, SIZES, respond, round_label};
+use meshagent_webhooks_perf::{ROUNDS, SECRET, SIZES, config, event_of_size, respond, round_label};
 
 type Chunks = StreamBody<futures_util::stream::Iter<std::vec::IntoIter<ChunkResult>>>;
 type ChunkResult = Result<Frame<Bytes>, Infallible>;
@@ -66,12 +65,7 @@ where
     B: Body,
     B::Error: std::fmt::Debug,
 {
-    let bytes = request
-        .into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes();
+    let bytes = request.into_body().collect().await.expect("body").to_bytes();
     let value: serde_json::Value = serde_json::from_slice(&bytes).expect("JSON");
     let name = value["event"].as_str().expect("event name").to_owned();
     Ok(Response::new(Full::new(Bytes::from(name))))
@@ -79,14 +73,9 @@ where
 
 /// The same answer from the verified event.
 async fn typed(request: Request<Full<Bytes>>) -> Result<Response<Full<Bytes>>, Infallible> {
-    let webhook = request
-        .extensions()
-        .get::<VerifiedWebhook>()
-        .expect("the layer ran");
+    let webhook = request.extensions().get::<VerifiedWebhook>().expect("the layer ran");
     let event = MeshagentEvent::from_json(webhook.payload()).expect("event");
-    Ok(Response::new(Full::new(Bytes::from(
-        event.name().to_owned(),
-    ))))
+    Ok(Response::new(Full::new(Bytes::from(event.name().to_owned()))))
 }
 
 /// One round of the plain service against `layered`, on requests made by `make` (outside the
@@ -105,30 +94,21 @@ fn plain_against_layered<B, L, R>(
     let id = |side: &str| BenchmarkId::new(format!("{side}/{label}"), round_label(round));
     group.bench_function(id("plain"), |b| {
         let service = service_fn(plain::<B>);
-        b.iter_batched(
-            make,
-            |request| respond(&service, request),
-            BatchSize::SmallInput,
-        );
+        b.iter_batched(make, |request| respond(&service, request), BatchSize::SmallInput);
     });
     group.bench_function(id("layered"), |b| {
-        b.iter_batched(
-            make,
-            |request| respond(layered, request),
-            BatchSize::SmallInput,
-        );
+        b.iter_batched(make, |request| respond(layered, request), BatchSize::SmallInput);
     });
 }
 
 fn layer(c: &mut Criterion) {
     let signer = Signer::new(SECRET);
-    let layered = ServiceBuilder::new()
-        .layer(MeshagentSignatureLayer::new(SECRET))
-        .service_fn(typed);
+    let layered =
+        ServiceBuilder::new().layer(MeshagentSignatureLayer::new(SECRET)).service_fn(typed);
     let inputs: Vec<(&str, Bytes, HeaderValue)> = SIZES
         .iter()
         .map(|&(size, label)| {
-            let payload = Bytes::from(common::event_of_size(size));
+            let payload = Bytes::from(event_of_size(size));
             let signature =
                 HeaderValue::from_str(&signer.signature_header(&payload)).expect("header value");
             (label, payload, signature)
@@ -145,20 +125,14 @@ fn layer(c: &mut Criterion) {
         let (_, payload, signature) = &inputs[inputs.len() - 1];
         group.throughput(Throughput::Bytes(payload.len() as u64));
         let streamed = || request(payload, signature, chunked(payload, 16 * 1024));
-        plain_against_layered(
-            &mut group,
-            "1MiB_in_16KiB_chunks",
-            round,
-            streamed,
-            &layered,
-        );
+        plain_against_layered(&mut group, "1MiB_in_16KiB_chunks", round, streamed, &layered);
     }
     group.finish();
 }
 
 criterion_group! {
     name = benches;
-    config = common::config();
+    config = config();
     targets = layer
 }
 criterion_main!(benches);

@@ -1,0 +1,335 @@
+//! One struct per known event: its typed fields, and every other field of its `data` kept as
+//! it came, so that an event serializes back to the JSON it was read from.
+
+use std::fmt;
+
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::{Map, Value};
+
+use crate::rejection::InvalidEvent;
+
+/// The typed view of a known event's `data` object.
+pub(super) trait Payload: Sized {
+    /// The event name on the wire.
+    const EVENT: &'static str;
+
+    /// Reads the typed fields out of `data`; the rest is kept.
+    fn from_data(data: Map<String, Value>) -> Result<Self, InvalidEvent>;
+
+    /// The `data` object: the typed fields in their order, then the kept ones as they came.
+    fn to_data(&self) -> Map<String, Value>;
+
+    /// The event name on the wire, from a value.
+    fn label(&self) -> &'static str {
+        Self::EVENT
+    }
+}
+
+/// A typed field: how it is taken out of `data` and written back.
+trait Field: Sized {
+    /// Takes the field from `data`, or says what is wrong with it. An optional field that is
+    /// `null` stays in `data`, so that it is written back as it came.
+    fn take(data: &mut Map<String, Value>, name: &str) -> Result<Self, &'static str>;
+
+    fn put(&self, data: &mut Map<String, Value>, name: &str);
+}
+
+impl Field for String {
+    fn take(data: &mut Map<String, Value>, name: &str) -> Result<Self, &'static str> {
+        match data.shift_remove(name) {
+            Some(Value::String(text)) => Ok(text),
+            _ => Err("is missing or not a string"),
+        }
+    }
+
+    fn put(&self, data: &mut Map<String, Value>, name: &str) {
+        data.insert(name.to_owned(), Value::String(self.clone()));
+    }
+}
+
+impl Field for ParticipantToken {
+    fn take(data: &mut Map<String, Value>, name: &str) -> Result<Self, &'static str> {
+        String::take(data, name).map(Self)
+    }
+
+    fn put(&self, data: &mut Map<String, Value>, name: &str) {
+        self.0.put(data, name);
+    }
+}
+
+impl Field for Option<String> {
+    fn take(data: &mut Map<String, Value>, name: &str) -> Result<Self, &'static str> {
+        match data.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(_)) => String::take(data, name).map(Some),
+            Some(_) => Err("is not a string"),
+        }
+    }
+
+    fn put(&self, data: &mut Map<String, Value>, name: &str) {
+        if let Some(text) = self {
+            text.put(data, name);
+        }
+    }
+}
+
+impl Field for Option<Map<String, Value>> {
+    fn take(data: &mut Map<String, Value>, name: &str) -> Result<Self, &'static str> {
+        match data.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Object(_)) => match data.shift_remove(name) {
+                Some(Value::Object(object)) => Ok(Some(object)),
+                _ => Err("is not an object or null"),
+            },
+            Some(_) => Err("is not an object or null"),
+        }
+    }
+
+    fn put(&self, data: &mut Map<String, Value>, name: &str) {
+        if let Some(object) = self {
+            data.insert(name.to_owned(), Value::Object(object.clone()));
+        }
+    }
+}
+
+/// Declares a payload struct: its required fields (the constructor's arguments), its optional
+/// ones, the kept ones; [`Payload`]; a `Debug` that names the fields and never shows their
+/// values; and `Serialize`/`Deserialize` as the `data` object.
+macro_rules! payload {
+    ($(#[$meta:meta])* $name:ident = $event:literal {
+        $($(#[$req_meta:meta])* $req:ident: $req_ty:ty,)+
+    } $(optional {
+        $($(#[$opt_meta:meta])* $opt:ident: $opt_ty:ty,)+
+    })?) => {
+        $(#[$meta])*
+        #[derive(Clone, PartialEq)]
+        #[non_exhaustive]
+        pub struct $name {
+            $($(#[$req_meta])* pub $req: $req_ty,)+
+            $($($(#[$opt_meta])* pub $opt: Option<$opt_ty>,)+)?
+            extra: Map<String, Value>,
+        }
+
+        impl $name {
+            #[doc = concat!("A `", $event, "` with the required fields, the others empty.")]
+            pub fn new($($req: impl Into<$req_ty>),+) -> Self {
+                Self { $($req: $req.into(),)+ $($($opt: None,)+)? extra: Map::new() }
+            }
+        }
+
+        impl Payload for $name {
+            const EVENT: &'static str = $event;
+
+            fn from_data(mut data: Map<String, Value>) -> Result<Self, InvalidEvent> {
+                let invalid = |field: &str, problem: &str| {
+                    InvalidEvent::with_detail(format!("{}: `{field}` {problem}", $event))
+                };
+                Ok(Self {
+                    $($req: Field::take(&mut data, stringify!($req))
+                        .map_err(|problem| invalid(stringify!($req), problem))?,)+
+                    $($($opt: Field::take(&mut data, stringify!($opt))
+                        .map_err(|problem| invalid(stringify!($opt), problem))?,)+)?
+                    extra: data,
+                })
+            }
+
+            fn to_data(&self) -> Map<String, Value> {
+                let mut data = Map::new();
+                $(Field::put(&self.$req, &mut data, stringify!($req));)+
+                $($(Field::put(&self.$opt, &mut data, stringify!($opt));)+)?
+                for (name, value) in &self.extra {
+                    data.entry(name.clone()).or_insert_with(|| value.clone());
+                }
+                data
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_struct(stringify!($name))
+                    $(.field(stringify!($req), &format_args!("<redacted>")))+
+                    $($(.field(stringify!($opt), &format_args!("<redacted>")))+)?
+                    .finish_non_exhaustive()
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                self.to_data().serialize(serializer)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                Self::from_data(Map::deserialize(deserializer)?).map_err(D::Error::custom)
+            }
+        }
+    };
+}
+
+payload! {
+    /// `room.started`: a room began.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use meshagent_webhooks::{MeshagentEvent, RoomStarted};
+    ///
+    /// let event = MeshagentEvent::from_json(br#"{"event": "room.started", "data": {"room_name": "r"}}"#).unwrap();
+    /// assert_eq!(event, MeshagentEvent::RoomStarted(RoomStarted::new("r")));
+    /// ```
+    RoomStarted = "room.started" {
+        /// The room's name.
+        room_name: String,
+    } optional {
+        /// The room's URL (sent by the SDK's sender, absent from the docs' example).
+        room_url: String,
+    }
+}
+
+payload! {
+    /// `room.ended`: a room closed.
+    RoomEnded = "room.ended" {
+        /// The room's name.
+        room_name: String,
+    }
+}
+
+payload! {
+    /// `room.call`: MeshAgent hands a room to the receiver, which joins it at `room_url` with
+    /// `token`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use meshagent_webhooks::{MeshagentEvent, RoomCall};
+    ///
+    /// let payload = br#"{"event": "room.call", "data": {"room_name": "r", "room_url": "wss://x/r", "token": "t0k", "arguments": {"a": 1}}}"#;
+    /// let MeshagentEvent::RoomCall(call) = MeshagentEvent::from_json(payload).unwrap() else { unreachable!() };
+    /// assert_eq!(call.token.expose(), "t0k");
+    /// assert!(!format!("{call:?}").contains("t0k"));
+    /// assert_eq!(call.arguments.as_ref().unwrap()["a"], 1);
+    ///
+    /// let mut made = RoomCall::new("r", "wss://x/r", "t0k");
+    /// made.arguments = call.arguments.clone();
+    /// assert_eq!(made, call);
+    /// ```
+    RoomCall = "room.call" {
+        /// The room's name.
+        room_name: String,
+        /// Where to connect.
+        room_url: String,
+        /// The participant token to connect with (redacted in `Debug`).
+        token: ParticipantToken,
+    } optional {
+        /// Arguments given when the webhook was set up, if any.
+        arguments: Map<String, Value>,
+    }
+}
+
+payload! {
+    /// `storage.file.updated`: a file in room storage was written.
+    StorageFileUpdated = "storage.file.updated" {
+        /// The file's path.
+        path: String,
+        /// Who wrote it.
+        participant_id: String,
+    }
+}
+
+payload! {
+    /// `storage.file.deleted`: a file in room storage was deleted.
+    StorageFileDeleted = "storage.file.deleted" {
+        /// The file's path.
+        path: String,
+        /// Who deleted it.
+        participant_id: String,
+    }
+}
+
+payload! {
+    /// `storage.file.moved`: a file in room storage was moved (listed on one version of
+    /// MeshAgent's docs).
+    StorageFileMoved = "storage.file.moved" {
+        /// Where the file was.
+        source_path: String,
+        /// Where it is now.
+        destination_path: String,
+        /// Who moved it.
+        participant_id: String,
+    }
+}
+
+/// An event this crate has no type for, kept whole. `Debug` shows the name only.
+///
+/// # Example
+///
+/// ```
+/// use meshagent_webhooks::{MeshagentEvent, UnknownEvent};
+///
+/// let payload = br#"{"event": "agent.spawned", "data": {"n": 1}}"#;
+/// let MeshagentEvent::Unknown(unknown) = MeshagentEvent::from_json(payload).unwrap() else { unreachable!() };
+/// assert_eq!(unknown, UnknownEvent::new("agent.spawned", serde_json::json!({"n": 1})));
+/// ```
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct UnknownEvent {
+    /// The event name.
+    pub name: String,
+    /// The raw `data` (`null` when absent).
+    pub data: Value,
+}
+
+impl UnknownEvent {
+    /// An event called `name` with `data`.
+    pub fn new(name: impl Into<String>, data: Value) -> Self {
+        Self { name: name.into(), data }
+    }
+}
+
+impl fmt::Debug for UnknownEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UnknownEvent").field("name", &self.name).finish_non_exhaustive()
+    }
+}
+
+/// A `room.call` participant token: `Debug` never shows it and there is no `Display`; it
+/// serializes as the token itself.
+///
+/// # Example
+///
+/// ```
+/// use meshagent_webhooks::ParticipantToken;
+///
+/// let token = ParticipantToken::new("eyJ.secret.part");
+/// assert_eq!(format!("{token:?}"), "ParticipantToken(<redacted>)");
+/// assert_eq!(token.expose(), "eyJ.secret.part");
+/// ```
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ParticipantToken(String);
+
+impl<T: Into<String>> From<T> for ParticipantToken {
+    fn from(token: T) -> Self {
+        Self(token.into())
+    }
+}
+
+impl ParticipantToken {
+    /// Wraps a token.
+    pub fn new(token: impl Into<String>) -> Self {
+        Self(token.into())
+    }
+
+    /// The token itself, to connect to the room. Keep it out of logs.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for ParticipantToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ParticipantToken(<redacted>)")
+    }
+}

@@ -1,0 +1,316 @@
+//! Serving: binding, accepting up to the connection cap, every connection bounded in time
+//! whatever its client sends, and the bounded graceful shutdown.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::{Pin, pin};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::Request;
+use axum::response::Response;
+use axum::routing::get;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tower_service::Service;
+
+use super::config::Limits;
+use super::routes::{TARGET, health};
+use super::{ServerError, WebhookHandler, WebhookServer};
+
+/// How long a connection closed for idling may take to finish closing (an HTTP/2 `GOAWAY`
+/// to a peer that does not read) before it is dropped.
+const CLOSE_GRACE: Duration = Duration::from_secs(5);
+
+/// One place under the connection cap, held by a connection and by a websocket session that
+/// outlives it.
+#[derive(Debug, Clone)]
+pub(super) struct ConnectionPermit(#[allow(dead_code)] Arc<OwnedSemaphorePermit>);
+
+impl<H: WebhookHandler> WebhookServer<H> {
+    /// Binds the configured host and port and serves until SIGINT (Ctrl-C) or SIGTERM; then
+    /// stops accepting connections, lets in-flight requests, handler calls and websocket
+    /// sessions finish (for at most the [grace period](Self::with_shutdown_grace_period)), and
+    /// returns.
+    ///
+    /// # Errors
+    ///
+    /// Before binding: [`ServerError::Config`] without a usable secret (the message names
+    /// `MESHAGENT_WEBHOOK_SECRET`), [`ServerError::InvalidPort`], [`ServerError::InvalidPath`].
+    /// Then [`ServerError::Bind`] when the address cannot be bound.
+    pub async fn run(self) -> Result<(), ServerError> {
+        let _layer = self.check()?;
+        let port = self.port.clone().map_err(|value| ServerError::InvalidPort { value })?;
+        let address = format!("{}:{port}", self.host);
+        let listener = TcpListener::bind((self.host.as_str(), port))
+            .await
+            .map_err(|source| ServerError::Bind { address, source })?;
+        self.serve_with_shutdown(listener, shutdown_signal()).await
+    }
+
+    /// Serves on a listener you bound, until SIGINT or SIGTERM, with the same graceful
+    /// shutdown as [`run`](Self::run). The configured host and port are not used.
+    ///
+    /// # Errors
+    ///
+    /// As [`run`](Self::run), without `InvalidPort` and `Bind`.
+    pub async fn serve(self, listener: TcpListener) -> Result<(), ServerError> {
+        self.serve_with_shutdown(listener, shutdown_signal()).await
+    }
+
+    /// Serves on `listener` until `signal` completes, then shuts down gracefully as
+    /// [`run`](Self::run) does. Handy in tests: bind `127.0.0.1:0` and stop the server with a
+    /// channel.
+    ///
+    /// # Errors
+    ///
+    /// As [`serve`](Self::serve).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use meshagent_webhooks::{WebhookHandler, WebhookServer};
+    ///
+    /// struct Nothing;
+    /// impl WebhookHandler for Nothing {}
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    /// let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    /// let server = tokio::spawn(
+    ///     WebhookServer::new(Nothing)
+    ///         .with_secret("whsec_example")
+    ///         .serve_with_shutdown(listener, async move { let _ = stopped.await; }),
+    /// );
+    /// stop.send(()).unwrap();
+    /// server.await??;
+    /// # Ok(()) }
+    /// ```
+    pub async fn serve_with_shutdown<F>(
+        self,
+        listener: TcpListener,
+        signal: F,
+    ) -> Result<(), ServerError>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let address = listener.local_addr()?;
+        let (grace_period, limits, path) = (self.grace_period, self.limits, self.path.clone());
+        let (router, shared) = self.prepare()?;
+        let router = if path == "/" { router } else { router.route("/", get(health)) };
+        tracing::info!(target: TARGET, "listening on http://{address}{path}");
+
+        let (stop, abort) = (CancellationToken::new(), CancellationToken::new());
+        let connections = TaskTracker::new();
+        tokio::select! {
+            () = accept(&listener, &router, limits, &connections, (&stop, &abort)) => {}
+            () = signal => {}
+        }
+        drop(listener);
+        tracing::info!(
+            target: TARGET,
+            "shutting down: no new connections; waiting up to {grace_period:?} for in-flight \
+             requests"
+        );
+        stop.cancel();
+        connections.close();
+        shared.tasks.close();
+        let finished = async {
+            connections.wait().await;
+            shared.tasks.wait().await;
+        };
+        if tokio::time::timeout(grace_period, finished).await.is_err() {
+            tracing::warn!(
+                target: TARGET,
+                "grace period over: closed {} connection(s) and abandoned {} handler call(s) \
+                 or websocket session(s)",
+                connections.len(),
+                shared.tasks.len()
+            );
+            abort.cancel();
+        }
+        tracing::info!(target: TARGET, "stopped");
+        Ok(())
+    }
+}
+
+/// Accepts connections for as long as it is polled, each under a permit of the connection
+/// cap, and serves each in a task of `connections`.
+async fn accept(
+    listener: &TcpListener,
+    router: &Router,
+    limits: Limits,
+    connections: &TaskTracker,
+    (stop, abort): (&CancellationToken, &CancellationToken),
+) {
+    let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_buf_size(limits.max_header_size.max(8 * 1024));
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(limits.idle_timeout)
+        .keep_alive_timeout(limits.idle_timeout)
+        .max_header_list_size(u32::try_from(limits.max_header_size).unwrap_or(u32::MAX));
+    loop {
+        let Ok(permit) = permits.clone().acquire_owned().await else {
+            return;
+        };
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(error) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                tracing::warn!(target: TARGET, %error, "accepting a connection failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let in_flight = Arc::new(watch::Sender::new(0_usize));
+        let service = Tracked {
+            router: router.clone(),
+            in_flight: in_flight.clone(),
+            permit: ConnectionPermit(Arc::new(permit)),
+        };
+        let connection = builder
+            .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service))
+            .into_owned();
+        let (stop, abort) = (stop.clone(), abort.clone());
+        connections.spawn(watch_over(connection, in_flight, limits, stop, abort));
+    }
+}
+
+type Connection = hyper_util::server::conn::auto::UpgradeableConnection<
+    'static,
+    TokioIo<TcpStream>,
+    TowerToHyperService<Tracked>,
+    TokioExecutor,
+>;
+
+/// Serves one connection, and closes it when the first request head has not come within the
+/// header read timeout, when no request has been in flight for the idle timeout, or when the
+/// server stops.
+async fn watch_over(
+    connection: Connection,
+    in_flight: Arc<watch::Sender<usize>>,
+    limits: Limits,
+    stop: CancellationToken,
+    abort: CancellationToken,
+) {
+    let mut connection = pin!(connection);
+    let mut activity = in_flight.subscribe();
+    let mut patience = limits.header_read_timeout;
+    let stopping = loop {
+        let idle = *activity.borrow_and_update() == 0;
+        tokio::select! {
+            result = connection.as_mut() => return ended(result),
+            _ = activity.changed() => patience = limits.idle_timeout,
+            () = tokio::time::sleep(patience), if idle => break false,
+            () = stop.cancelled() => break true,
+        }
+    };
+    connection.as_mut().graceful_shutdown();
+    let closing = if stopping { Duration::MAX } else { CLOSE_GRACE };
+    tokio::select! {
+        result = connection => ended(result),
+        () = tokio::time::sleep(closing) => {}
+        () = abort.cancelled() => {}
+    }
+}
+
+fn ended(result: Result<(), Box<dyn std::error::Error + Send + Sync>>) {
+    if let Err(error) = result {
+        tracing::debug!(target: TARGET, %error, "connection ended with an error");
+    }
+}
+
+/// The app as one connection serves it: each request counted while it is answered, and
+/// carrying the connection's permit.
+#[derive(Clone)]
+struct Tracked {
+    router: Router,
+    in_flight: Arc<watch::Sender<usize>>,
+    permit: ConnectionPermit,
+}
+
+impl<B> Service<Request<B>> for Tracked
+where
+    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, mut request: Request<B>) -> Self::Future {
+        request.extensions_mut().insert(self.permit.clone());
+        let answering = Answering::new(&self.in_flight);
+        let answered = self.router.call(request.map(Body::new));
+        Box::pin(async move {
+            let _answering = answering;
+            answered.await
+        })
+    }
+}
+
+/// A request being answered; it stops counting when dropped, answered or not.
+struct Answering(Arc<watch::Sender<usize>>);
+
+impl Answering {
+    fn new(in_flight: &Arc<watch::Sender<usize>>) -> Self {
+        in_flight.send_modify(|count| *count += 1);
+        Self(in_flight.clone())
+    }
+}
+
+impl Drop for Answering {
+    fn drop(&mut self) {
+        self.0.send_modify(|count| *count -= 1);
+    }
+}
+
+/// Resolves on SIGINT (Ctrl-C) or, on Unix, SIGTERM. A signal that cannot be listened for is
+/// logged and never fires.
+async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(target: TARGET, %error, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                terminate.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(target: TARGET, %error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+}

@@ -1,0 +1,179 @@
+//! What a delivery tells the operator: one tracing span per delivery, a rate-limited warning
+//! per rejection, the `metrics` counters and histograms, and a DEBUG event per rejection.
+//! Nothing here ever sees the secret, the token or the payload: only sizes, names and kinds.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use tracing::Span;
+use tracing::field::Empty;
+
+use crate::Rejection;
+
+/// The tracing target of rejections (the DEBUG event per rejection and the WARN summary).
+pub(crate) const REJECTION_TARGET: &str = "meshagent_webhooks::rejection";
+
+/// At most one WARN about rejections per this interval; the ones in between are counted.
+const WARN_INTERVAL: Duration = Duration::from_secs(10);
+
+/// What the extractor tells the layer about a verified delivery: the event, once parsed.
+#[derive(Debug)]
+pub(crate) struct Delivery {
+    span: Span,
+    event: OnceLock<&'static str>,
+}
+
+impl Delivery {
+    /// Notes the delivery's event: its name on the span, its metric label for the layer.
+    pub(crate) fn record_event(&self, name: &str, label: &'static str) {
+        self.span.record("event", name);
+        let _ = self.event.set(label);
+    }
+}
+
+/// Logs a rejection at DEBUG: its status and reason (message and detail), nothing else.
+pub(crate) fn trace_rejection(status: http::StatusCode, reason: &dyn std::fmt::Display) {
+    tracing::debug!(
+        target: REJECTION_TARGET,
+        status = status.as_u16(),
+        reason = %reason,
+        "rejected webhook request"
+    );
+}
+
+/// A WARN for the first rejection, then at most one per [`WARN_INTERVAL`] with the number of
+/// rejections since the last one: a wrong secret is visible at the default level, and a flood
+/// of forged requests cannot flood the log. One per layer.
+#[derive(Debug)]
+pub(crate) struct RejectionWarnings {
+    epoch: Instant,
+    next_ms: AtomicU64,
+    suppressed: AtomicU64,
+}
+
+impl RejectionWarnings {
+    pub(crate) fn new() -> Self {
+        Self { epoch: Instant::now(), next_ms: AtomicU64::new(0), suppressed: AtomicU64::new(0) }
+    }
+
+    fn warn(&self, rejection: &Rejection) {
+        let now = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let next = self.next_ms.load(Ordering::Relaxed);
+        let interval = u64::try_from(WARN_INTERVAL.as_millis()).unwrap_or(u64::MAX);
+        let mine = now >= next
+            && self
+                .next_ms
+                .compare_exchange(next, now + interval, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok();
+        if !mine {
+            self.suppressed.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let earlier = self.suppressed.swap(0, Ordering::Relaxed);
+        tracing::warn!(
+            target: REJECTION_TARGET,
+            status = rejection.status().as_u16(),
+            kind = rejection.kind(),
+            reason = %rejection,
+            earlier_rejections = earlier,
+            "rejected webhook request ({earlier} more rejected since the last warning)"
+        );
+    }
+}
+
+/// One delivery through the layer, from the request to the answer.
+#[derive(Debug)]
+pub(crate) struct Observer {
+    span: Span,
+    started: Instant,
+    delivery: Option<Arc<Delivery>>,
+}
+
+impl Observer {
+    pub(crate) fn start() -> Self {
+        let span = tracing::info_span!(
+            target: "meshagent_webhooks",
+            "meshagent_webhook",
+            event = Empty,
+            outcome = Empty,
+            reason = Empty,
+            payload_bytes = Empty,
+            secret_index = Empty,
+            elapsed_us = Empty,
+        );
+        Self { span, started: Instant::now(), delivery: None }
+    }
+
+    /// The span, to enter while the inner service runs.
+    pub(crate) fn span(&self) -> &Span {
+        &self.span
+    }
+
+    /// The payload verified: its size, which secret signed it, how long reading and verifying
+    /// took. Returns the record the extractor notes the event in.
+    pub(crate) fn verified(&mut self, payload_bytes: usize, secret_index: usize) -> Arc<Delivery> {
+        self.span.record("payload_bytes", payload_bytes);
+        self.span.record("secret_index", secret_index);
+        #[cfg(feature = "metrics")]
+        {
+            metrics::histogram!("meshagent_webhooks_payload_bytes").record(payload_bytes as f64);
+            metrics::histogram!("meshagent_webhooks_verify_seconds")
+                .record(self.started.elapsed().as_secs_f64());
+        }
+        let delivery = Arc::new(Delivery { span: self.span.clone(), event: OnceLock::new() });
+        self.delivery = Some(delivery.clone());
+        delivery
+    }
+
+    /// The answer is ready: accepted, or rejected by the layer or the extractor.
+    pub(crate) fn finish(&mut self, rejection: Option<&Rejection>, warnings: &RejectionWarnings) {
+        let event = self
+            .delivery
+            .as_ref()
+            .and_then(|delivery| delivery.event.get().copied())
+            .unwrap_or("unknown");
+        let (outcome, reason) = match rejection {
+            None => ("accepted", "none"),
+            Some(rejection) => ("rejected", rejection.kind()),
+        };
+        self.span.record("outcome", outcome);
+        self.span.record("reason", reason);
+        let elapsed = u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.span.record("elapsed_us", elapsed);
+        if let Some(rejection) = rejection {
+            let _entered = self.span.enter();
+            warnings.warn(rejection);
+        }
+        #[cfg(feature = "metrics")]
+        metrics::counter!(
+            "meshagent_webhooks_requests_total",
+            "outcome" => outcome,
+            "reason" => reason,
+            "event" => event
+        )
+        .increment(1);
+        #[cfg(not(feature = "metrics"))]
+        let _ = event;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rejection::{InvalidJwt, SignatureRejection};
+
+    #[test]
+    fn only_the_first_rejection_of_an_interval_is_warned_about() {
+        let warnings = RejectionWarnings::new();
+        let rejection = Rejection::from(SignatureRejection::from(InvalidJwt::new()));
+        for _ in 0..5 {
+            warnings.warn(&rejection);
+        }
+        assert_eq!(warnings.suppressed.load(Ordering::Relaxed), 4);
+        // The next interval starts: the next rejection is warned about, with the count.
+        warnings.next_ms.store(0, Ordering::Relaxed);
+        warnings.warn(&rejection);
+        assert_eq!(warnings.suppressed.load(Ordering::Relaxed), 0);
+    }
+}
