@@ -2,8 +2,10 @@
 //!
 //! No set-up. Starts the built-in `WebhookServer` on a free 127.0.0.1 port with a throwaway
 //! secret, sends it every event type signed the way MeshAgent signs them, then a forged
-//! request (wrong secret), a tampered one, an unsigned one and an oversized one, and prints
-//! what was accepted and rejected. Exits 0 only if every answer is the expected one.
+//! request (wrong secret), a tampered one, an unsigned one and an oversized one, then a good
+//! one again: all through one pooled keep-alive client, as MeshAgent's sender does, so a
+//! rejection must never cost the next delivery. Prints what was accepted and rejected, and
+//! exits 0 only if every answer is the expected one.
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
@@ -88,7 +90,9 @@ async fn main() -> Result<(), Error> {
     );
     println!("WebhookServer listening on {url}\n");
 
-    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    // One connection at most, reused for every delivery, like MeshAgent's aiohttp session.
+    let client =
+        Client::builder(TokioExecutor::new()).pool_max_idle_per_host(1).build_http::<Full<Bytes>>();
     let signer = Signer::new(&secret);
     let mut outcomes = Vec::new();
 
@@ -130,6 +134,8 @@ async fn main() -> Result<(), Error> {
     let huge = json!({"room_name": "x".repeat(1024 * 1024 + 1)});
     let request = signer.request(&url, "room.ended", &huge);
     outcomes.push(post(&client, "oversized (> 1 MiB)", 413, request, &recorder).await?);
+    let request = signer.request(&url, "room.ended", &data);
+    outcomes.push(post(&client, "room.ended (after those)", 200, request, &recorder).await?);
 
     let _ = stop.send(());
     server.await??;

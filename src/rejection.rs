@@ -30,8 +30,8 @@ use http_body_util::Full;
 
 /// One rejection struct: a fixed status, kind and message, and an optional detail that is
 /// always in `Display` and logs, and in the body only when `detail_in_body` is true.
-macro_rules! define_rejection {
-    ($(#[$meta:meta])* $name:ident: $status:ident, $kind:literal, $message:literal, detail_in_body = $in_body:literal) => {
+macro_rules! define_rejections {
+    ($($(#[$meta:meta])* $name:ident: $status:ident, $kind:literal, $message:literal, detail_in_body = $in_body:literal;)+) => {$(
         $(#[$meta])*
         #[derive(Debug, Clone, PartialEq, Eq)]
         #[non_exhaustive]
@@ -89,88 +89,66 @@ macro_rules! define_rejection {
         }
 
         impl std::error::Error for $name {}
-    };
+    )+};
 }
 
-define_rejection! {
+define_rejections! {
     /// No usable secret: `MESHAGENT_WEBHOOK_SECRET` unset or empty, or an empty secret given.
     /// The layer fails closed: 500 on every request.
     SecretNotConfigured: INTERNAL_SERVER_ERROR, "secret_not_configured",
-        "webhook secret is not configured", detail_in_body = false
-}
+        "webhook secret is not configured", detail_in_body = false;
 
-define_rejection! {
     /// No `Meshagent-Signature` header, more than one, or a value that does not start with
     /// exactly `Bearer ` (capital B, one space); the body says which.
     MissingSignature: UNAUTHORIZED, "missing_signature", "missing signature",
-        detail_in_body = true
-}
+        detail_in_body = true;
 
-define_rejection! {
     /// The token is malformed, not HS256, signed with another secret, fails a registered-claim
     /// check (`exp`, `nbf`, `iat`, `aud`, `sub`, `jti`) or has no string `sha256` claim.
     /// The detail (in `Display` and logs, not in the body) names the check that failed.
-    InvalidJwt: UNAUTHORIZED, "invalid_jwt", "invalid jwt", detail_in_body = false
-}
+    InvalidJwt: UNAUTHORIZED, "invalid_jwt", "invalid jwt", detail_in_body = false;
 
-define_rejection! {
     /// The token is valid but its `sha256` claim is not the lowercase hex SHA-256 of the payload
     /// bytes received: the payload was changed after signing, or the token belongs to another.
     DigestMismatch: UNAUTHORIZED, "digest_mismatch", "signature does not match payload",
-        detail_in_body = false
-}
+        detail_in_body = false;
 
-define_rejection! {
     /// The payload (body or `Meshagent-Webhook` header) is larger than the layer's limit, or an
     /// outer body limit cut the body off.
     PayloadTooLarge: PAYLOAD_TOO_LARGE, "payload_too_large", "payload too large",
-        detail_in_body = false
-}
+        detail_in_body = false;
 
-define_rejection! {
     /// The body did not arrive within the layer's body timeout.
     BodyTimeout: REQUEST_TIMEOUT, "body_timeout", "request body timed out",
-        detail_in_body = false
-}
+        detail_in_body = false;
 
-define_rejection! {
     /// The body could not be read (the client went away or sent a broken stream).
     BodyReadFailed: BAD_REQUEST, "body_read_failed", "failed to read request body",
-        detail_in_body = false
-}
+        detail_in_body = false;
 
-define_rejection! {
     /// More than one `Meshagent-Webhook` header: which one was signed is ambiguous.
     DuplicatePayloadHeader: BAD_REQUEST, "duplicate_payload_header",
-        "multiple Meshagent-Webhook headers", detail_in_body = false
-}
+        "multiple Meshagent-Webhook headers", detail_in_body = false;
 
-define_rejection! {
     /// The extractor ran on a request that did not pass through
     /// [`MeshagentSignatureLayer`](crate::MeshagentSignatureLayer).
     MissingSignatureLayer: INTERNAL_SERVER_ERROR, "missing_signature_layer",
         "MeshagentEvent needs MeshagentSignatureLayer: no verified payload in the request (is the layer applied to this route?)",
-        detail_in_body = false
-}
+        detail_in_body = false;
 
-define_rejection! {
     /// A body payload without a JSON `Content-Type` (`application/json` or `application/*+json`).
     UnsupportedContentType: UNSUPPORTED_MEDIA_TYPE, "unsupported_content_type",
-        "expected request with `Content-Type: application/json`", detail_in_body = false
-}
+        "expected request with `Content-Type: application/json`", detail_in_body = false;
 
-define_rejection! {
     /// The verified payload is not JSON, not a JSON object, or holds a value JSON cannot carry
     /// without loss (`NaN`, `Infinity`, an integer beyond 64 bits); the body says which.
     InvalidRequestBody: BAD_REQUEST, "invalid_request_body", "invalid request body",
-        detail_in_body = true
-}
+        detail_in_body = true;
 
-define_rejection! {
     /// The payload is an object but not a valid event: `event` missing or not a string, or the
     /// `data` of a known event lacks a required string field. The detail names the event and
     /// field, never their values.
-    InvalidEvent: UNPROCESSABLE_ENTITY, "invalid_event", "invalid event", detail_in_body = true
+    InvalidEvent: UNPROCESSABLE_ENTITY, "invalid_event", "invalid event", detail_in_body = true;
 }
 
 /// A rejection enum: one variant per failure, each wrapping a type with the accessors above.

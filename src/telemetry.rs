@@ -19,11 +19,13 @@ const WARN_INTERVAL: Duration = Duration::from_secs(10);
 
 /// What the extractor tells the layer about a verified delivery: the event, once parsed.
 #[derive(Debug)]
+#[cfg_attr(not(feature = "axum"), allow(dead_code))]
 pub(crate) struct Delivery {
     span: Span,
     event: OnceLock<&'static str>,
 }
 
+#[cfg_attr(not(feature = "axum"), allow(dead_code))]
 impl Delivery {
     /// Notes the delivery's event: its name on the span, its metric label for the layer.
     pub(crate) fn record_event(&self, name: &str, label: &'static str) {

@@ -1,7 +1,8 @@
 //! Fuzzes event parsing: `MeshagentEvent::from_json` on arbitrary bytes.
 //!
 //! Oracles: nothing panics; an accepted payload is a JSON object whose `event` is the parsed
-//! name; `Debug`/`Display` of events and rejections never panic.
+//! name; an event serializes to JSON that deserializes to the same event; `Debug`/`Display` of
+//! events and rejections never panic.
 
 #![no_main]
 
@@ -19,7 +20,9 @@ fuzz_target!(|data: &[u8]| {
                 Some(event.name())
             );
             let _ = format!("{event:?}");
-            let _ = event.data();
+            let json = serde_json::to_value(&event).expect("events serialize");
+            let back: MeshagentEvent = serde_json::from_value(json).expect("and deserialize");
+            assert_eq!(back, event);
         }
         Err(rejection) => {
             assert!(rejection.status().is_client_error());

@@ -16,7 +16,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use hmac::{Hmac, KeyInit, Mac};
+use hmac::{Hmac, Mac};
 use libfuzzer_sys::fuzz_target;
 use meshagent_webhooks::{SignatureRejection, SignatureVerifier, Signer};
 use sha2::{Digest, Sha256};
@@ -54,7 +54,7 @@ fn signed(secret: &[u8], header_json: &[u8], claims_json: &[u8]) -> Vec<u8> {
         URL_SAFE_NO_PAD.encode(header_json),
         URL_SAFE_NO_PAD.encode(claims_json)
     );
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret).expect("any key length");
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("any key length");
     mac.update(input.as_bytes());
     let signature = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
     format!("Bearer {input}.{signature}").into_bytes()

@@ -44,6 +44,7 @@ pub struct VerifiedWebhook {
     payload: Bytes,
     source: PayloadSource,
     claims: VerifiedClaims,
+    #[cfg_attr(not(feature = "axum"), allow(dead_code))]
     pub(crate) delivery: Arc<Delivery>,
 }
 
