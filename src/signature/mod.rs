@@ -33,7 +33,7 @@
 //! connection stays usable; when it cannot (a longer body, a timeout, a broken or cut-off
 //! body, a client waiting for `100 Continue`) the answer carries `Connection: close`. HTTP/2
 //! resets the stream instead. Memory follows the bytes that arrive: at most 64 KiB is reserved
-//! before data comes, then at most twice what has arrived.
+//! until that much has come, whatever `Content-Length` says; then the declared length.
 //!
 //! # Example: the default
 //!
