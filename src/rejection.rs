@@ -238,6 +238,17 @@ composite_rejection! {
     /// replace it with
     /// [`with_rejection_response`](crate::MeshagentSignatureLayer::with_rejection_response).
     /// The rejection is also put in the response extensions.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use meshagent_webhooks::{SignatureRejection, SignatureVerifier};
+    ///
+    /// let rejection = SignatureVerifier::new("k").verify(Some(b"Bearer a.b"), b"{}").unwrap_err();
+    /// assert!(matches!(rejection, SignatureRejection::InvalidJwt(_)));
+    /// assert_eq!(rejection.to_string(), "invalid jwt: token does not have three segments");
+    /// assert_eq!(rejection.body_text(), "invalid jwt");
+    /// ```
     SignatureRejection {
         /// See [`SecretNotConfigured`].
         SecretNotConfigured(SecretNotConfigured),
@@ -260,6 +271,16 @@ composite_rejection! {
 
 composite_rejection! {
     /// Why the [`MeshagentEvent`](crate::MeshagentEvent) extractor refused a request.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use meshagent_webhooks::{EventRejection, MeshagentEvent};
+    ///
+    /// let rejection = MeshagentEvent::from_json(br#"{"data": {}}"#).unwrap_err();
+    /// assert!(matches!(rejection, EventRejection::InvalidEvent(_)));
+    /// assert_eq!((rejection.status().as_u16(), rejection.kind()), (422, "invalid_event"));
+    /// ```
     EventRejection {
         /// See [`MissingSignatureLayer`].
         MissingSignatureLayer(MissingSignatureLayer),

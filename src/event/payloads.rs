@@ -190,6 +190,13 @@ payload! {
 
 payload! {
     /// `room.ended`: a room closed.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let ended = meshagent_webhooks::RoomEnded::new("standup");
+    /// assert_eq!(ended.room_name, "standup");
+    /// ```
     RoomEnded = "room.ended" {
         /// The room's name.
         room_name: String,
@@ -230,6 +237,13 @@ payload! {
 
 payload! {
     /// `storage.file.updated`: a file in room storage was written.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let file = meshagent_webhooks::StorageFileUpdated::new("notes.md", "p-1");
+    /// assert_eq!((file.path.as_str(), file.participant_id.as_str()), ("notes.md", "p-1"));
+    /// ```
     StorageFileUpdated = "storage.file.updated" {
         /// The file's path.
         path: String,
@@ -240,6 +254,13 @@ payload! {
 
 payload! {
     /// `storage.file.deleted`: a file in room storage was deleted.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let file = meshagent_webhooks::StorageFileDeleted::new("old.md", "p-1");
+    /// assert_eq!(file.path, "old.md");
+    /// ```
     StorageFileDeleted = "storage.file.deleted" {
         /// The file's path.
         path: String,
@@ -251,6 +272,13 @@ payload! {
 payload! {
     /// `storage.file.moved`: a file in room storage was moved (listed on one version of
     /// MeshAgent's docs).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// let moved = meshagent_webhooks::StorageFileMoved::new("a.md", "b.md", "p-1");
+    /// assert_eq!(moved.destination_path, "b.md");
+    /// ```
     StorageFileMoved = "storage.file.moved" {
         /// Where the file was.
         source_path: String,

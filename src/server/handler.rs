@@ -95,19 +95,6 @@ pub trait WebhookHandler: Send + Sync + 'static {
     }
 
     /// `room.started`. Default: nothing.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// # use meshagent_webhooks::{HandlerError, RoomStarted, WebhookHandler};
-    /// # struct Log;
-    /// impl WebhookHandler for Log {
-    ///     async fn on_room_started(&self, room: RoomStarted) -> Result<(), HandlerError> {
-    ///         println!("started {}", room.room_name);
-    ///         Ok(())
-    ///     }
-    /// }
-    /// ```
     fn on_room_started(
         &self,
         event: RoomStarted,
@@ -117,19 +104,6 @@ pub trait WebhookHandler: Send + Sync + 'static {
     }
 
     /// `room.ended`. Default: nothing.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// # use meshagent_webhooks::{HandlerError, RoomEnded, WebhookHandler};
-    /// # struct Log;
-    /// impl WebhookHandler for Log {
-    ///     async fn on_room_ended(&self, room: RoomEnded) -> Result<(), HandlerError> {
-    ///         println!("ended {}", room.room_name);
-    ///         Ok(())
-    ///     }
-    /// }
-    /// ```
     fn on_room_ended(
         &self,
         event: RoomEnded,
@@ -140,20 +114,6 @@ pub trait WebhookHandler: Send + Sync + 'static {
 
     /// `room.call` delivered as a normal request: join `room_url` with the token. Default:
     /// nothing.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// # use meshagent_webhooks::{HandlerError, RoomCall, WebhookHandler};
-    /// # struct Agent;
-    /// impl WebhookHandler for Agent {
-    ///     async fn on_call(&self, call: RoomCall) -> Result<(), HandlerError> {
-    ///         let _token = call.token.expose(); // keep it out of logs
-    ///         println!("joining {}", call.room_url);
-    ///         Ok(())
-    ///     }
-    /// }
-    /// ```
     fn on_call(&self, event: RoomCall) -> impl Future<Output = Result<(), HandlerError>> + Send {
         drop(event);
         async { Ok(()) }
@@ -191,19 +151,6 @@ pub trait WebhookHandler: Send + Sync + 'static {
     }
 
     /// `storage.file.updated`. Default: nothing.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// # use meshagent_webhooks::{HandlerError, StorageFileUpdated, WebhookHandler};
-    /// # struct Files;
-    /// impl WebhookHandler for Files {
-    ///     async fn on_storage_file_updated(&self, file: StorageFileUpdated) -> Result<(), HandlerError> {
-    ///         println!("{} wrote {}", file.participant_id, file.path);
-    ///         Ok(())
-    ///     }
-    /// }
-    /// ```
     fn on_storage_file_updated(
         &self,
         event: StorageFileUpdated,
@@ -213,19 +160,6 @@ pub trait WebhookHandler: Send + Sync + 'static {
     }
 
     /// `storage.file.deleted`. Default: nothing.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// # use meshagent_webhooks::{HandlerError, StorageFileDeleted, WebhookHandler};
-    /// # struct Files;
-    /// impl WebhookHandler for Files {
-    ///     async fn on_storage_file_deleted(&self, file: StorageFileDeleted) -> Result<(), HandlerError> {
-    ///         println!("{} deleted {}", file.participant_id, file.path);
-    ///         Ok(())
-    ///     }
-    /// }
-    /// ```
     fn on_storage_file_deleted(
         &self,
         event: StorageFileDeleted,
@@ -235,19 +169,6 @@ pub trait WebhookHandler: Send + Sync + 'static {
     }
 
     /// `storage.file.moved`. Default: nothing.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// # use meshagent_webhooks::{HandlerError, StorageFileMoved, WebhookHandler};
-    /// # struct Files;
-    /// impl WebhookHandler for Files {
-    ///     async fn on_storage_file_moved(&self, file: StorageFileMoved) -> Result<(), HandlerError> {
-    ///         println!("{} -> {}", file.source_path, file.destination_path);
-    ///         Ok(())
-    ///     }
-    /// }
-    /// ```
     fn on_storage_file_moved(
         &self,
         event: StorageFileMoved,
@@ -257,19 +178,6 @@ pub trait WebhookHandler: Send + Sync + 'static {
     }
 
     /// Any other event name, with its raw `data` (MeshAgent may add events). Default: nothing.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// # use meshagent_webhooks::{HandlerError, UnknownEvent, WebhookHandler};
-    /// # struct Catch;
-    /// impl WebhookHandler for Catch {
-    ///     async fn on_unknown(&self, event: UnknownEvent) -> Result<(), HandlerError> {
-    ///         println!("new event type {}: {}", event.name, event.data);
-    ///         Ok(())
-    ///     }
-    /// }
-    /// ```
     fn on_unknown(
         &self,
         event: UnknownEvent,

@@ -36,7 +36,32 @@ type BoxedResponse<R, E> =
 
 /// The response future of [`MeshagentSignature`](super::MeshagentSignature): reads and
 /// verifies the request, drains what is left of a refused body, then answers with the inner
-/// service or the rejection.
+/// service or the rejection. Its output's body is a [`ResponseBody`](super::ResponseBody).
+///
+/// # Example
+///
+/// ```
+/// use std::convert::Infallible;
+///
+/// use bytes::Bytes;
+/// use http_body_util::Full;
+/// use meshagent_webhooks::MeshagentSignature;
+/// use meshagent_webhooks::signature::{ResponseBody, ResponseFuture};
+/// use tower::{Service, service_fn};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let mut service = MeshagentSignature::new(
+///     service_fn(|_: http::Request<Full<Bytes>>| async {
+///         Ok::<_, Infallible>(http::Response::new(Full::new(Bytes::new())))
+///     }),
+///     "whsec_example",
+/// );
+/// let future: ResponseFuture<Full<Bytes>, Infallible> =
+///     service.call(http::Request::new(Full::new(Bytes::new())));
+/// let response: http::Response<ResponseBody<Full<Bytes>>> = future.await.unwrap();
+/// assert_eq!(response.status(), 401);
+/// # }
+/// ```
 pub struct ResponseFuture<R, E> {
     inner: BoxedResponse<R, E>,
 }

@@ -10,7 +10,22 @@ use subtle::ConstantTimeEq;
 use crate::rejection::DigestMismatch;
 use crate::telemetry::Delivery;
 
-/// Where the signed payload came from.
+/// Where the signed payload came from: it decides whether a JSON `Content-Type` is needed.
+///
+/// # Example
+///
+/// ```
+/// use meshagent_webhooks::{PayloadSource, SignatureVerifier, Signer};
+///
+/// // A websocket delivery carries its payload in a header, where no content type applies.
+/// let payload = r#"{"event": "room.ended", "data": {"room_name": "r"}}"#;
+/// let mut headers = http::HeaderMap::new();
+/// headers.insert("meshagent-webhook", payload.parse().unwrap());
+/// let signature = Signer::new("k").signature_header(payload.as_bytes());
+/// headers.insert("meshagent-signature", signature.parse().unwrap());
+/// assert!(SignatureVerifier::new("k").verify_event(&headers, b"").is_ok());
+/// # let _ = PayloadSource::Header;
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum PayloadSource {
@@ -157,7 +172,7 @@ impl VerifiedClaims {
     }
 
     /// Which configured secret signed the token: its position in the list given to
-    /// [`SignatureVerifier::from_secrets`] (0 with one secret; with
+    /// [`SignatureVerifier::from_secrets`](super::SignatureVerifier::from_secrets) (0 with one secret; with
     /// [`from_env`](crate::MeshagentSignatureLayer::from_env), 1 is the previous secret).
     pub fn secret_index(&self) -> usize {
         self.secret_index
