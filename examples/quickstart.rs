@@ -17,7 +17,7 @@ async fn handle(event: MeshagentEvent) {
 
 #[tokio::main]
 async fn main() {
-    tracing_subscriber::fmt::init(); // shows refused webhooks, and a missing secret
+    tracing_subscriber::fmt().init(); // INFO and up: refused webhooks, a missing secret
 
     // On the route, not the whole router: other paths keep their 404 and 405.
     let webhook = post(handle).layer(MeshagentSignatureLayer::from_env());

@@ -79,7 +79,7 @@ impl RejectionWarnings {
             kind = rejection.kind(),
             reason = %rejection,
             earlier_rejections = earlier,
-            "rejected webhook request ({earlier} more rejected since the last warning)"
+            "rejected webhook request"
         );
     }
 }

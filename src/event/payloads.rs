@@ -1,5 +1,5 @@
 //! One struct per known event: its typed fields, and every other field of its `data` kept as
-//! it came, so that an event serializes back to the JSON it was read from.
+//! it came, so that an event serializes back to the same JSON value (typed fields first).
 
 use std::fmt;
 

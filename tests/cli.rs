@@ -1,0 +1,442 @@
+//! The `meshagent-webhooks` binary, run as real processes: `listen` on a free port with `send`
+//! deliveries to it, `sign` and `verify` against the library's `Signer`, the missing-secret
+//! error of every subcommand, the examples in `--help`, and the refusal of `https://`.
+//!
+//! Every child gets its environment from `Command::env`/`env_remove`; the test process's own
+//! environment is never changed. Every child is killed when its guard drops (also when an
+//! assertion fails) and every wait is bounded.
+
+#![cfg(feature = "cli")]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use meshagent_webhooks::Signer;
+use sha2::{Digest, Sha256};
+
+const BIN: &str = env!("CARGO_BIN_EXE_meshagent-webhooks");
+const SECRET: &str = "whsec_cli_tests_0c5e7d";
+const MISSING_SECRET: &str = "error: MESHAGENT_WEBHOOK_SECRET is not set: export it with the secret of the MeshAgent webhook\n";
+/// How long any child may take.
+const PROCESS_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a line the listener should print may take to arrive.
+const LINE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long to watch for a line that must not come.
+const QUIET_PERIOD: Duration = Duration::from_millis(500);
+
+/// A child process that is killed and reaped when dropped.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The binary with a controlled environment: `secret` as `MESHAGENT_WEBHOOK_SECRET` (removed
+/// when `None`), and nothing else of ours inherited.
+fn command(secret: Option<&str>, args: &[&str]) -> Command {
+    let mut command = Command::new(BIN);
+    command
+        .args(args)
+        .env_remove("MESHAGENT_WEBHOOK_SECRET")
+        .env_remove("MESHAGENT_WEBHOOK_PREVIOUS_SECRET")
+        .env_remove("MESHAGENT_PORT")
+        .env_remove("RUST_LOG");
+    if let Some(secret) = secret {
+        command.env("MESHAGENT_WEBHOOK_SECRET", secret);
+    }
+    command
+}
+
+/// What a finished child wrote.
+#[derive(Debug)]
+struct Output {
+    status: ExitStatus,
+    stdout: String,
+    stderr: String,
+}
+
+impl Output {
+    fn code(&self) -> i32 {
+        self.status.code().expect("the process exited (it was not killed by a signal)")
+    }
+}
+
+/// Reads a pipe to its end on a thread.
+fn read_all(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        pipe.read_to_string(&mut text).expect("the output is UTF-8");
+        text
+    })
+}
+
+/// Runs the binary to its end (at most [`PROCESS_TIMEOUT`]), with `stdin` as its input.
+fn run(secret: Option<&str>, args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = KillOnDrop(
+        command(secret, args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the binary starts"),
+    );
+    let stdout = read_all(child.0.stdout.take().unwrap());
+    let stderr = read_all(child.0.stderr.take().unwrap());
+    let mut input = child.0.stdin.take().unwrap();
+    // The child may exit without reading its input: a broken pipe is fine.
+    let _ = input.write_all(stdin);
+    drop(input);
+    let deadline = Instant::now() + PROCESS_TIMEOUT;
+    let status = loop {
+        if let Some(status) = child.0.try_wait().expect("wait for the child") {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "meshagent-webhooks {args:?} did not exit in time");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    Output { status, stdout: stdout.join().unwrap(), stderr: stderr.join().unwrap() }
+}
+
+/// The lines of a pipe, as they come, on a channel.
+fn lines(pipe: impl Read + Send + 'static) -> Receiver<String> {
+    let (sender, receiver) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(pipe).lines() {
+            let Ok(line) = line else { break };
+            if sender.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    receiver
+}
+
+/// `meshagent-webhooks listen --port 0`, its address, and its output line by line.
+struct Listener {
+    _child: KillOnDrop,
+    url: String,
+    stdout: Receiver<String>,
+    stderr: Receiver<String>,
+}
+
+impl Listener {
+    fn start() -> Self {
+        let mut child = KillOnDrop(
+            command(Some(SECRET), &["listen", "--port", "0"])
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("the binary starts"),
+        );
+        let stdout: ChildStdout = child.0.stdout.take().unwrap();
+        let stdout = lines(stdout);
+        let stderr = lines(child.0.stderr.take().unwrap());
+        let deadline = Instant::now() + LINE_TIMEOUT;
+        let url = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = stderr.recv_timeout(left).expect("the listener says where it listens");
+            if let Some((_, rest)) = line.split_once("listening on http://127.0.0.1:") {
+                let port: u16 = rest
+                    .strip_suffix("/webhook")
+                    .and_then(|port| port.parse().ok())
+                    .unwrap_or_else(|| panic!("a port then /webhook: {line}"));
+                assert_ne!(port, 0);
+                break format!("http://127.0.0.1:{port}/webhook");
+            }
+        };
+        Self { _child: child, url, stdout, stderr }
+    }
+
+    /// The next line on stdout.
+    fn next_event(&self) -> String {
+        self.stdout.recv_timeout(LINE_TIMEOUT).expect("the listener prints the event")
+    }
+
+    /// Asserts that nothing more comes on stdout for a while.
+    fn no_more_events(&self) {
+        match self.stdout.recv_timeout(QUIET_PERIOD) {
+            Err(RecvTimeoutError::Timeout) => {}
+            other => panic!("no further event line was expected, got {other:?}"),
+        }
+    }
+
+    /// The `rejected ...` lines written on stderr within the quiet period (the first awaited).
+    fn rejection_lines(&self) -> Vec<String> {
+        let mut rejected = Vec::new();
+        let mut wait = LINE_TIMEOUT;
+        while let Ok(line) = self.stderr.recv_timeout(wait) {
+            if line.starts_with("rejected ") {
+                rejected.push(line);
+                wait = QUIET_PERIOD;
+            }
+        }
+        rejected
+    }
+}
+
+/// A file under the target's scratch directory, removed when dropped.
+struct TempFile(PathBuf);
+
+impl TempFile {
+    fn new(contents: &[u8]) -> Self {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let name =
+            format!("cli-{}-{}.json", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+        let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+        std::fs::write(&path, contents).expect("write the scratch file");
+        Self(path)
+    }
+
+    fn path(&self) -> &str {
+        self.0.to_str().unwrap()
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+#[test]
+fn listen_prints_each_event_sent_as_one_json_line_with_the_call_token_redacted() {
+    let listener = Listener::start();
+
+    let sent = run(Some(SECRET), &["send", &listener.url, "room.started"], b"");
+    assert_eq!((sent.code(), sent.stdout.as_str()), (0, "200 OK\n{\"ok\": true}\n"), "{sent:?}");
+    assert_eq!(
+        listener.next_event(),
+        r#"{"event":"room.started","data":{"room_name":"standup","room_url":"wss://api.meshagent.com/rooms/standup"}}"#
+    );
+
+    let sent = run(Some(SECRET), &["send", &listener.url, "room.call"], b"");
+    assert_eq!((sent.code(), sent.stdout.as_str()), (0, "200 OK\n{\"ok\": true}\n"), "{sent:?}");
+    assert_eq!(
+        listener.next_event(),
+        r#"{"event":"room.call","data":{"room_name":"standup","room_url":"wss://api.meshagent.com/rooms/standup","token":"<redacted>","arguments":{"agent":"notetaker"}}}"#
+    );
+    listener.no_more_events();
+}
+
+#[test]
+fn send_with_another_secret_exits_1_with_401_and_the_listener_logs_one_rejection() {
+    let listener = Listener::start();
+
+    let sent = run(Some("whsec_not_the_listeners"), &["send", &listener.url, "room.started"], b"");
+    assert_eq!(sent.code(), 1, "{sent:?}");
+    assert_eq!(sent.stdout, "401 Unauthorized\ninvalid jwt\n");
+
+    assert_eq!(
+        listener.rejection_lines(),
+        ["rejected 401 invalid_jwt: invalid jwt: signature was not made with a configured secret"]
+    );
+    listener.no_more_events();
+}
+
+#[test]
+fn send_posts_the_data_json_given_for_known_and_unknown_events() {
+    let listener = Listener::start();
+
+    let sent = run(
+        Some(SECRET),
+        &["send", &listener.url, "room.ended", r#"{"room_name": "retro", "attendees": 7}"#],
+        b"",
+    );
+    assert_eq!((sent.code(), sent.stdout.as_str()), (0, "200 OK\n{\"ok\": true}\n"), "{sent:?}");
+    assert_eq!(
+        listener.next_event(),
+        r#"{"event":"room.ended","data":{"room_name":"retro","attendees":7}}"#
+    );
+
+    let sent =
+        run(Some(SECRET), &["send", &listener.url, "agent.custom", r#"{"k": [1, "two"]}"#], b"");
+    assert_eq!(sent.code(), 0, "{sent:?}");
+    assert_eq!(listener.next_event(), r#"{"event":"agent.custom","data":{"k":[1,"two"]}}"#);
+
+    // A known event with data it cannot take: sent, and refused by the listener with 422.
+    let sent = run(Some(SECRET), &["send", &listener.url, "room.call", "{}"], b"");
+    assert_eq!(sent.code(), 1, "{sent:?}");
+    assert_eq!(
+        sent.stdout,
+        "422 Unprocessable Entity\ninvalid event: room.call: `room_name` is missing or not a string\n"
+    );
+    listener.no_more_events();
+}
+
+#[test]
+fn send_refuses_data_that_is_not_json_and_unknown_events_without_data() {
+    let url = "http://127.0.0.1:9/webhook";
+    let sent = run(Some(SECRET), &["send", url, "room.ended", "{room_name: x}"], b"");
+    assert_eq!(sent.code(), 2, "{sent:?}");
+    assert!(sent.stderr.starts_with("error: DATA_JSON is not JSON: "), "{sent:?}");
+
+    let sent = run(Some(SECRET), &["send", url, "agent.custom"], b"");
+    assert_eq!(sent.code(), 2, "{sent:?}");
+    assert_eq!(sent.stderr, "error: no sample data for agent.custom: give DATA_JSON\n");
+}
+
+#[test]
+fn send_to_an_https_url_is_refused_before_any_connection() {
+    let sent =
+        run(Some(SECRET), &["send", "https://hooks.example.com/webhook", "room.started"], b"");
+    assert_eq!(sent.code(), 2, "{sent:?}");
+    assert_eq!(sent.stdout, "");
+    assert_eq!(
+        sent.stderr,
+        "error: cannot send to \"https://hooks.example.com/webhook\": only http:// URLs (this tool has no TLS)\n"
+    );
+}
+
+#[test]
+fn send_to_a_port_nobody_listens_on_exits_1_naming_the_url() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let url = format!("http://127.0.0.1:{port}/webhook");
+    let sent = run(Some(SECRET), &["send", &url, "room.started"], b"");
+    assert_eq!(sent.code(), 1, "{sent:?}");
+    assert!(sent.stderr.starts_with(&format!("error: sending to {url} failed: ")), "{sent:?}");
+}
+
+#[test]
+fn sign_prints_what_the_signer_gives_for_a_file_and_for_stdin() {
+    let body = "{\"event\": \"room.ended\", \"data\": {\"room_name\": \"caf\u{e9}\"}}\n".as_bytes();
+    let expected = format!("{}\n", Signer::new(SECRET).signature_header(body));
+    let file = TempFile::new(body);
+
+    let signed = run(Some(SECRET), &["sign", file.path()], b"");
+    assert_eq!(
+        (signed.code(), signed.stdout.as_str(), signed.stderr.as_str()),
+        (0, &*expected, "")
+    );
+
+    let signed = run(Some(SECRET), &["sign", "-"], body);
+    assert_eq!(
+        (signed.code(), signed.stdout.as_str(), signed.stderr.as_str()),
+        (0, &*expected, "")
+    );
+
+    // No FILE means standard input too.
+    let signed = run(Some(SECRET), &["sign"], body);
+    assert_eq!((signed.code(), signed.stdout.as_str()), (0, &*expected));
+}
+
+#[test]
+fn verify_accepts_a_good_delivery_and_names_its_event() {
+    let body = br#"{"event": "room.ended", "data": {"room_name": "standup-42"}}"#;
+    let signature = Signer::new(SECRET).signature_header(body);
+    let expected = format!(
+        "signature verified: sha256 {}\nevent room.ended\n",
+        hex::encode(Sha256::digest(body))
+    );
+    let file = TempFile::new(body);
+
+    let verified = run(Some(SECRET), &["verify", "--signature", &signature, file.path()], b"");
+    assert_eq!((verified.code(), verified.stdout.as_str()), (0, &*expected), "{verified:?}");
+
+    let verified = run(Some(SECRET), &["verify", "--signature", &signature, "-"], body);
+    assert_eq!((verified.code(), verified.stdout.as_str()), (0, &*expected), "{verified:?}");
+}
+
+#[test]
+fn verify_exits_1_and_prints_the_check_that_failed() {
+    let body = br#"{"event": "room.ended", "data": {"room_name": "standup-42"}}"#;
+    let good = Signer::new(SECRET).signature_header(body);
+    let token = good.strip_prefix("Bearer ").unwrap();
+    let file = TempFile::new(body);
+    let tampered =
+        TempFile::new(br#"{"event": "room.ended", "data": {"room_name": "standup-43"}}"#);
+    let cases = [
+        (&good, &tampered, "refused (401 Unauthorized): signature does not match payload\n"),
+        (
+            &Signer::new("whsec_other").signature_header(body),
+            &file,
+            "refused (401 Unauthorized): invalid jwt: signature was not made with a configured secret\n",
+        ),
+        (
+            &format!("bearer {token}"),
+            &file,
+            "refused (401 Unauthorized): missing signature: the value must start with exactly `Bearer ` (capital B, one space)\n",
+        ),
+        (
+            &token.to_owned(),
+            &file,
+            "refused (401 Unauthorized): missing signature: the value must start with exactly `Bearer ` (capital B, one space)\n",
+        ),
+        (
+            &"Bearer".to_owned(),
+            &file,
+            "refused (401 Unauthorized): missing signature: no token after `Bearer `\n",
+        ),
+        (
+            &"Bearer not.a.jwt".to_owned(),
+            &file,
+            "refused (401 Unauthorized): invalid jwt: segment is not canonical unpadded base64url\n",
+        ),
+    ];
+    for (signature, file, expected) in cases {
+        let verified = run(Some(SECRET), &["verify", "--signature", signature, file.path()], b"");
+        assert_eq!((verified.code(), verified.stdout.as_str()), (1, expected), "{verified:?}");
+    }
+
+    // Signed, but not an event: the signature passes, the event check says why not.
+    let not_an_event = br#"{"event": "room.call", "data": {}}"#;
+    let signature = Signer::new(SECRET).signature_header(not_an_event);
+    let verified = run(Some(SECRET), &["verify", "--signature", &signature, "-"], not_an_event);
+    assert_eq!(verified.code(), 1, "{verified:?}");
+    assert_eq!(
+        verified.stdout,
+        format!(
+            "signature verified: sha256 {}\nrefused (422 Unprocessable Entity): invalid event: room.call: `room_name` is missing or not a string\n",
+            hex::encode(Sha256::digest(not_an_event))
+        )
+    );
+}
+
+#[test]
+fn every_subcommand_without_the_secret_exits_2_naming_meshagent_webhook_secret() {
+    let file = TempFile::new(b"{}");
+    let subcommands: [&[&str]; 4] = [
+        &["listen", "--port", "0"],
+        &["send", "http://127.0.0.1:9/webhook", "room.started"],
+        &["sign", file.path()],
+        &["verify", "--signature", "Bearer x", file.path()],
+    ];
+    for args in subcommands {
+        for secret in [None, Some("")] {
+            let output = run(secret, args, b"{}");
+            assert_eq!(
+                (output.code(), output.stdout.as_str(), output.stderr.as_str()),
+                (2, "", MISSING_SECRET),
+                "{args:?} with secret {secret:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_help_of_every_subcommand_shows_an_example() {
+    let examples = [
+        ("listen", "  meshagent-webhooks listen --port 8080 --path /webhook | jq .event\n"),
+        ("send", "  meshagent-webhooks send http://127.0.0.1:8080/webhook room.started\n"),
+        ("sign", "  curl -H \"Meshagent-Signature: $(meshagent-webhooks sign body.json)\" \\\n"),
+        ("verify", "  meshagent-webhooks verify --signature \"$(cat signature.txt)\" body.json\n"),
+    ];
+    for (subcommand, example) in examples {
+        let help = run(None, &[subcommand, "--help"], b"");
+        assert_eq!(help.code(), 0, "{help:?}");
+        assert!(help.stdout.contains("\nExample"), "{subcommand}: {}", help.stdout);
+        assert!(help.stdout.contains(example), "{subcommand}: {}", help.stdout);
+    }
+    let help = run(None, &["--help"], b"");
+    assert_eq!(help.code(), 0, "{help:?}");
+    for subcommand in ["listen", "send", "sign", "verify"] {
+        assert!(help.stdout.contains(&format!("  meshagent-webhooks {subcommand} ")), "{help:?}");
+    }
+}
