@@ -82,17 +82,12 @@ impl fmt::Debug for WebhookSecret {
     }
 }
 
-/// `&str`, `String`, `&[u8]` and `Vec<u8>` convert into a secret.
-macro_rules! from_bytes {
-    ($($source:ty),+) => {$(
-        impl From<$source> for WebhookSecret {
-            fn from(secret: $source) -> Self {
-                Self::new(secret)
-            }
-        }
-    )+};
+/// `&str`, `String`, `&[u8]`, `Vec<u8>` and the like convert into a secret.
+impl<T: AsRef<[u8]>> From<T> for WebhookSecret {
+    fn from(secret: T) -> Self {
+        Self::new(secret)
+    }
 }
-from_bytes!(&str, String, &[u8], Vec<u8>);
 
 /// A configuration error, reported at start-up by the `try_*` constructors.
 ///

@@ -5,6 +5,7 @@
 #![allow(dead_code, unreachable_pub, unused_imports)]
 
 mod capture;
+mod keep_alive;
 mod raw_http;
 
 use std::net::SocketAddr;
@@ -21,6 +22,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
 pub use capture::Capture;
+pub use keep_alive::{EXCHANGE_TIMEOUT, KeepAlive, read_one_response};
 pub use raw_http::{
     RawResponse, exchange, parse_response, read_body, read_head, read_response, send_raw,
 };
