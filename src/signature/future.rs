@@ -110,21 +110,21 @@ where
         close: request.headers.contains_key(EXPECT) || at_least > DRAIN_LIMIT,
         drained: 0,
     };
-    let outcome = match check_head(&config, &request, at_least) {
-        Head::Refuse(rejection) => Err(rejection),
-        Head::Verified(payload, claims) => Ok((payload, PayloadSource::Header, claims)),
-        Head::Read(token) => {
+    let limit = config.max_body_size;
+    let outcome = match config.verifier.check_head(&request.headers) {
+        Err(rejection) => Err(rejection),
+        Ok((token, Some(value))) => verify_header_payload(token, value.as_bytes(), limit),
+        Ok(_) if at_least > limit as u64 => Err(too_large("declared length is over the limit")),
+        Ok((token, None)) => {
             let declared = declared.or(body.size_hint().exact());
-            let mut reader = BodyReader::new(declared, config.max_body_size);
+            let mut reader = BodyReader::new(declared, limit);
             let read = before(connection.deadline, reader.read(body.as_mut())).await;
             connection.drained = reader.bytes_read() as u64;
             match read.unwrap_or_else(|| Err(BodyTimeout::new().into())) {
                 Ok(()) => {
                     let (payload, digest) = reader.finish();
-                    token
-                        .check_digest(&digest)
-                        .map(|claims| (payload, PayloadSource::Body, claims))
-                        .map_err(Into::into)
+                    let claims = token.check_digest(&digest).map_err(SignatureRejection::from);
+                    claims.map(|claims| (payload, PayloadSource::Body, claims))
                 }
                 // Over the limit: the rest is drained below, so that the answer is read.
                 Err(rejection @ SignatureRejection::PayloadTooLarge(_)) => Err(rejection),
@@ -148,39 +148,23 @@ where
     }
 }
 
-/// What the head of a request decides.
-enum Head {
-    /// The token passed: the body is the payload.
-    Read(VerifiedToken),
-    /// The payload came in the `Meshagent-Webhook` header and is verified; the unsigned body
-    /// is thrown away.
-    Verified(Bytes, VerifiedClaims),
-    Refuse(SignatureRejection),
+/// A payload that came in the `Meshagent-Webhook` header (the body, unsigned, is thrown away):
+/// within the limit, and signed by the token.
+fn verify_header_payload(
+    token: VerifiedToken,
+    value: &[u8],
+    limit: usize,
+) -> Result<(Bytes, PayloadSource, VerifiedClaims), SignatureRejection> {
+    if value.len() > limit {
+        return Err(too_large("Meshagent-Webhook header is over the limit"));
+    }
+    let payload = Bytes::copy_from_slice(value);
+    let claims = token.check_digest(&Sha256::digest(&payload).into())?;
+    Ok((payload, PayloadSource::Header, claims))
 }
 
-/// Policy steps 1–4 as far as the head allows: configuration, signature, token, and the
-/// payload's size, declared or in the header.
-fn check_head(config: &Config, request: &Parts, at_least: u64) -> Head {
-    let (token, header_payload) = match config.verifier.check_head(&request.headers) {
-        Ok(checked) => checked,
-        Err(rejection) => return Head::Refuse(rejection),
-    };
-    let limit = config.max_body_size;
-    let too_large = |detail| Head::Refuse(PayloadTooLarge::with_detail(detail).into());
-    let Some(value) = header_payload else {
-        if at_least > limit as u64 {
-            return too_large("declared length is over the limit");
-        }
-        return Head::Read(token);
-    };
-    if value.len() > limit {
-        return too_large("Meshagent-Webhook header is over the limit");
-    }
-    let payload = Bytes::copy_from_slice(value.as_bytes());
-    match token.check_digest(&Sha256::digest(&payload).into()) {
-        Ok(claims) => Head::Verified(payload, claims),
-        Err(mismatch) => Head::Refuse(mismatch.into()),
-    }
+fn too_large(detail: &'static str) -> SignatureRejection {
+    PayloadTooLarge::with_detail(detail).into()
 }
 
 /// The request's `Content-Length`, when it has exactly one and it is a number.
