@@ -14,8 +14,6 @@ pub mod signature;
 mod signer;
 mod telemetry;
 
-use http::HeaderName;
-
 pub use event::{
     MeshagentEvent, ParticipantToken, RoomCall, RoomEnded, RoomStarted, StorageFileDeleted,
     StorageFileMoved, StorageFileUpdated, UnknownEvent,
@@ -29,14 +27,7 @@ pub use secret::{ConfigError, PREVIOUS_SECRET_ENV_VAR, SECRET_ENV_VAR, WebhookSe
 #[cfg(feature = "server")]
 pub use server::{HandlerError, ServerError, WebhookHandler, WebhookServer};
 pub use signature::{
-    MeshagentSignature, MeshagentSignatureLayer, PayloadSource, SignatureVerifier, VerifiedClaims,
-    VerifiedWebhook,
+    MESHAGENT_SIGNATURE, MESHAGENT_WEBHOOK, MeshagentSignature, MeshagentSignatureLayer,
+    PayloadSource, SignatureVerifier, VerifiedClaims, VerifiedWebhook,
 };
 pub use signer::{Forgery, Signer};
-
-/// `Meshagent-Signature`: the header carrying `Bearer <jwt>`.
-pub const MESHAGENT_SIGNATURE: HeaderName = HeaderName::from_static("meshagent-signature");
-
-/// `Meshagent-Webhook`: the header that carries the payload in header-payload and websocket
-/// deliveries (it then replaces the body).
-pub const MESHAGENT_WEBHOOK: HeaderName = HeaderName::from_static("meshagent-webhook");

@@ -28,6 +28,19 @@ use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
 use http_body_util::Full;
 
+/// The tracing target of rejections (a DEBUG event for each, and the layer's WARN).
+pub(crate) const REJECTION_TARGET: &str = "meshagent_webhooks::rejection";
+
+/// Logs a rejection at DEBUG: its status and reason (message and detail), nothing else.
+pub(crate) fn trace_rejection(status: StatusCode, reason: &dyn fmt::Display) {
+    tracing::debug!(
+        target: REJECTION_TARGET,
+        status = status.as_u16(),
+        reason = %reason,
+        "rejected webhook request"
+    );
+}
+
 /// One rejection struct: a fixed status, kind and message, and an optional detail that is
 /// always in `Display` and logs, and in the body only when `detail_in_body` is true.
 macro_rules! define_rejections {
@@ -224,7 +237,7 @@ macro_rules! composite_rejection {
         #[cfg(feature = "axum")]
         impl axum::response::IntoResponse for $name {
             fn into_response(self) -> axum::response::Response {
-                crate::telemetry::trace_rejection(self.status(), &self);
+                trace_rejection(self.status(), &self);
                 self.to_response().map(axum::body::Body::new)
             }
         }

@@ -12,8 +12,8 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::python_json;
-use crate::signature::CANONICAL_HEADER_SEGMENT;
-use crate::{MESHAGENT_SIGNATURE, WebhookSecret};
+use crate::secret::WebhookSecret;
+use crate::signature::verify::{CANONICAL_HEADER_SEGMENT, MESHAGENT_SIGNATURE};
 
 /// Signs payloads exactly as MeshAgent's `send_webhook` does: `Meshagent-Signature: Bearer <jwt>`
 /// where the JWT is HS256 with the JOSE header `{"alg":"HS256","typ":"JWT"}` and the single claim

@@ -9,10 +9,7 @@ use std::time::{Duration, Instant};
 use tracing::Span;
 use tracing::field::Empty;
 
-use crate::Rejection;
-
-/// The tracing target of rejections (the DEBUG event per rejection and the WARN summary).
-pub(crate) const REJECTION_TARGET: &str = "meshagent_webhooks::rejection";
+use crate::rejection::{REJECTION_TARGET, Rejection};
 
 /// At most one WARN about rejections per this interval; the ones in between are counted.
 const WARN_INTERVAL: Duration = Duration::from_secs(10);
@@ -32,16 +29,6 @@ impl Delivery {
         self.span.record("event", name);
         let _ = self.event.set(label);
     }
-}
-
-/// Logs a rejection at DEBUG: its status and reason (message and detail), nothing else.
-pub(crate) fn trace_rejection(status: http::StatusCode, reason: &dyn std::fmt::Display) {
-    tracing::debug!(
-        target: REJECTION_TARGET,
-        status = status.as_u16(),
-        reason = %reason,
-        "rejected webhook request"
-    );
 }
 
 /// A WARN for the first rejection, then at most one per [`WARN_INTERVAL`] with the number of

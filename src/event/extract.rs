@@ -4,8 +4,8 @@ use axum::extract::FromRequestParts;
 use http::request::Parts;
 
 use super::{MeshagentEvent, check_content_type};
-use crate::VerifiedWebhook;
 use crate::rejection::{EventRejection, MissingSignatureLayer};
+use crate::signature::verified::VerifiedWebhook;
 
 impl<S> FromRequestParts<S> for MeshagentEvent
 where

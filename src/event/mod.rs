@@ -39,8 +39,8 @@ pub use self::payloads::{
     ParticipantToken, RoomCall, RoomEnded, RoomStarted, StorageFileDeleted, StorageFileMoved,
     StorageFileUpdated, UnknownEvent,
 };
-use crate::PayloadSource;
 use crate::rejection::{EventRejection, InvalidEvent, InvalidRequestBody, UnsupportedContentType};
+use crate::signature::verified::PayloadSource;
 
 /// A verified MeshAgent webhook event.
 ///

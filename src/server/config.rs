@@ -2,18 +2,16 @@
 //! `Router` for an app of your own.
 
 use std::fmt;
+use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 
-use super::routes::{Shared, webhook_route};
-use super::{
-    DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_HOST, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS,
-    DEFAULT_MAX_HEADER_SIZE, DEFAULT_MAX_WEBSOCKET_MESSAGE_SIZE, DEFAULT_PATH, DEFAULT_PORT,
-    DEFAULT_SHUTDOWN_GRACE_PERIOD, PORT_ENV_VAR, ServerError, WebhookHandler,
-};
-use crate::{ConfigError, MeshagentSignatureLayer, WebhookSecret};
+use super::handler::WebhookHandler;
+use super::routes::{Shared, WebsocketLimits, webhook_route};
+use crate::secret::{ConfigError, WebhookSecret};
+use crate::signature::MeshagentSignatureLayer;
 
 /// A ready-made MeshAgent webhook server: verifies each request, then calls a
 /// [`WebhookHandler`]. See the [module docs](crate::server) for the routes, answers and
@@ -61,8 +59,7 @@ pub(super) struct Limits {
     pub(super) idle_timeout: Duration,
     pub(super) max_header_size: usize,
     pub(super) max_connections: usize,
-    pub(super) max_websocket_message_size: usize,
-    pub(super) max_websocket_frame_size: usize,
+    pub(super) websocket: WebsocketLimits,
 }
 
 impl<H: WebhookHandler> WebhookServer<H> {
@@ -87,8 +84,10 @@ impl<H: WebhookHandler> WebhookServer<H> {
                 idle_timeout: DEFAULT_IDLE_TIMEOUT,
                 max_header_size: DEFAULT_MAX_HEADER_SIZE,
                 max_connections: DEFAULT_MAX_CONNECTIONS,
-                max_websocket_message_size: DEFAULT_MAX_WEBSOCKET_MESSAGE_SIZE,
-                max_websocket_frame_size: DEFAULT_MAX_WEBSOCKET_MESSAGE_SIZE,
+                websocket: WebsocketLimits {
+                    message: DEFAULT_MAX_WEBSOCKET_MESSAGE_SIZE,
+                    frame: DEFAULT_MAX_WEBSOCKET_MESSAGE_SIZE,
+                },
             },
         }
     }
@@ -180,13 +179,13 @@ impl<H: WebhookHandler> WebhookServer<H> {
 
     /// The largest websocket message a `room.call` session may receive (default 4 MiB).
     pub fn with_max_websocket_message_size(mut self, bytes: usize) -> Self {
-        self.limits.max_websocket_message_size = bytes;
+        self.limits.websocket.message = bytes;
         self
     }
 
     /// The largest websocket frame a `room.call` session may receive (default 4 MiB).
     pub fn with_max_websocket_frame_size(mut self, bytes: usize) -> Self {
-        self.limits.max_websocket_frame_size = bytes;
+        self.limits.websocket.frame = bytes;
         self
     }
 
@@ -247,7 +246,7 @@ impl<H: WebhookHandler> WebhookServer<H> {
         S: Clone + Send + Sync + 'static,
     {
         let layer = self.check()?;
-        let shared = Shared::new(self.handler, self.limits);
+        let shared = Shared::new(self.handler, self.limits.websocket);
         let router = webhook_route(&self.path, shared.clone(), layer);
         Ok((router, shared))
     }
@@ -274,5 +273,154 @@ impl<H> fmt::Debug for WebhookServer<H> {
             .field("grace_period", &self.grace_period)
             .field("limits", &self.limits)
             .finish_non_exhaustive()
+    }
+}
+
+/// The environment variable the default port is read from (as MeshAgent's SDK does).
+pub const PORT_ENV_VAR: &str = "MESHAGENT_PORT";
+
+/// The default host: `0.0.0.0`, every interface, as MeshAgent's Python server.
+pub const DEFAULT_HOST: &str = "0.0.0.0";
+
+/// The default port when `MESHAGENT_PORT` is unset: 8080.
+pub const DEFAULT_PORT: u16 = 8080;
+
+/// The default webhook path: `/webhook`.
+pub const DEFAULT_PATH: &str = "/webhook";
+
+/// How long a shutdown waits for in-flight work by default: 10 s.
+pub const DEFAULT_SHUTDOWN_GRACE_PERIOD: Duration = Duration::from_secs(10);
+
+/// Default time a client has to send a complete request head: 30 s.
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Default time a connection may stay open with no request in flight: 60 s.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Default largest request head: 64 KiB (MeshAgent's are a few KiB at most; a header payload
+/// is at most 8 KiB in MeshAgent's own receiver).
+pub const DEFAULT_MAX_HEADER_SIZE: usize = 64 * 1024;
+
+/// Default most open connections: 512, well under the usual limit of 1024 open files.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
+
+/// Default largest websocket message and frame: 4 MiB, as aiohttp (MeshAgent's Python stack).
+pub const DEFAULT_MAX_WEBSOCKET_MESSAGE_SIZE: usize = 4 * 1024 * 1024;
+
+/// Why [`WebhookServer`] could not start, or stopped with an error.
+///
+/// Configuration problems are found before the socket is bound, so a misconfigured server
+/// fails at start-up, never on the first request. `Debug` prints the same sentence as
+/// `Display`, with its cause, so `main` returning it reads well.
+///
+/// # Example
+///
+/// ```
+/// use meshagent_webhooks::{ServerError, WebhookHandler, WebhookServer};
+///
+/// struct Nothing;
+/// impl WebhookHandler for Nothing {}
+///
+/// let error = WebhookServer::new(Nothing).with_secret("").into_router::<()>().unwrap_err();
+/// assert!(matches!(error, ServerError::Config(_)));
+/// assert!(format!("{error:?}").contains("MESHAGENT_WEBHOOK_SECRET"));
+/// ```
+#[non_exhaustive]
+pub enum ServerError {
+    /// No usable secret: `MESHAGENT_WEBHOOK_SECRET` unset or empty, and none given in code
+    /// (or an empty one given). The message names the variable.
+    Config(ConfigError),
+    /// `MESHAGENT_PORT` is set but is not a port number (0–65535).
+    InvalidPort {
+        /// The variable's value.
+        value: String,
+    },
+    /// The webhook path does not start with `/`, or contains `{` or `}`.
+    InvalidPath {
+        /// The path given.
+        path: String,
+    },
+    /// The address could not be bound (in use, not permitted, host not found, …).
+    Bind {
+        /// `host:port` as configured.
+        address: String,
+        /// The cause.
+        source: io::Error,
+    },
+    /// Serving failed (for example the listener's address could not be read).
+    Io(io::Error),
+}
+
+impl fmt::Display for ServerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Config(error) => fmt::Display::fmt(error, f),
+            Self::InvalidPort { value } => {
+                write!(f, "{PORT_ENV_VAR} is not a port number: {value:?}")
+            }
+            Self::InvalidPath { path } => write!(
+                f,
+                "invalid webhook path {path:?}: it must start with `/` and contain no `{{` or `}}`"
+            ),
+            Self::Bind { address, .. } => write!(f, "could not listen on {address}"),
+            Self::Io(_) => f.write_str("the webhook server failed"),
+        }
+    }
+}
+
+impl fmt::Debug for ServerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)?;
+        match std::error::Error::source(self) {
+            Some(cause) if !matches!(self, Self::Config(_)) => write!(f, ": {cause}"),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl std::error::Error for ServerError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Config(error) => Some(error),
+            Self::Bind { source, .. } | Self::Io(source) => Some(source),
+            Self::InvalidPort { .. } | Self::InvalidPath { .. } => None,
+        }
+    }
+}
+
+impl From<ConfigError> for ServerError {
+    fn from(error: ConfigError) -> Self {
+        Self::Config(error)
+    }
+}
+
+impl From<io::Error> for ServerError {
+    fn from(error: io::Error) -> Self {
+        Self::Io(error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error;
+
+    use super::*;
+
+    #[test]
+    fn errors_read_as_sentences_in_debug_too() {
+        let error = ServerError::from(ConfigError::MissingSecret);
+        assert!(
+            format!("{error:?}")
+                .starts_with("webhook secret is not configured: set MESHAGENT_WEBHOOK_SECRET")
+        );
+        assert!(error.source().is_some());
+        let error = ServerError::InvalidPort { value: "eighty".to_owned() };
+        assert_eq!(format!("{error:?}"), r#"MESHAGENT_PORT is not a port number: "eighty""#);
+        let error = ServerError::Bind {
+            address: "0.0.0.0:8080".to_owned(),
+            source: io::Error::from(io::ErrorKind::AddrInUse),
+        };
+        assert_eq!(error.to_string(), "could not listen on 0.0.0.0:8080");
+        assert_eq!(format!("{error:?}"), "could not listen on 0.0.0.0:8080: address in use");
     }
 }

@@ -3,7 +3,7 @@
 use axum::extract::ws::WebSocket;
 use std::future::Future;
 
-use crate::{
+use crate::event::{
     MeshagentEvent, RoomCall, RoomEnded, RoomStarted, StorageFileDeleted, StorageFileMoved,
     StorageFileUpdated, UnknownEvent,
 };

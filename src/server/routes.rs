@@ -13,12 +13,12 @@ use axum::routing::get;
 use http::header::{ALLOW, CONTENT_TYPE, UPGRADE};
 use http::request::Parts;
 use http::{HeaderValue, Method, StatusCode};
+use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::task::TaskTracker;
 
-use super::config::Limits;
-use super::serve::ConnectionPermit;
-use super::{HandlerError, WebhookHandler};
-use crate::{MeshagentEvent, MeshagentSignatureLayer};
+use super::handler::{HandlerError, WebhookHandler};
+use crate::event::MeshagentEvent;
+use crate::signature::MeshagentSignatureLayer;
 
 /// The tracing target of the server's own events.
 pub(super) const TARGET: &str = "meshagent_webhooks::server";
@@ -26,23 +26,35 @@ pub(super) const TARGET: &str = "meshagent_webhooks::server";
 /// The body of every success, byte for byte what MeshAgent's Python server sends.
 const OK_BODY: &str = r#"{"ok": true}"#;
 
+/// One place under the server's connection cap, held by a connection and carried by each of
+/// its requests, so that a websocket session that outlives the connection keeps it.
+#[derive(Debug, Clone)]
+pub(super) struct ConnectionPermit(#[allow(dead_code)] pub(super) Arc<OwnedSemaphorePermit>);
+
+/// The largest websocket message and frame a `room.call` session receives.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct WebsocketLimits {
+    pub(super) message: usize,
+    pub(super) frame: usize,
+}
+
 /// What every request to the webhook route shares.
 pub(super) struct Shared<H> {
     handler: Arc<H>,
     /// Handler calls and websocket sessions, for the graceful shutdown.
     pub(super) tasks: TaskTracker,
-    limits: Limits,
+    websocket: WebsocketLimits,
 }
 
 impl<H> Shared<H> {
-    pub(super) fn new(handler: Arc<H>, limits: Limits) -> Self {
-        Self { handler, tasks: TaskTracker::new(), limits }
+    pub(super) fn new(handler: Arc<H>, websocket: WebsocketLimits) -> Self {
+        Self { handler, tasks: TaskTracker::new(), websocket }
     }
 }
 
 impl<H> Clone for Shared<H> {
     fn clone(&self) -> Self {
-        Self { handler: self.handler.clone(), tasks: self.tasks.clone(), limits: self.limits }
+        Self { handler: self.handler.clone(), tasks: self.tasks.clone(), websocket: self.websocket }
     }
 }
 
@@ -116,10 +128,10 @@ async fn websocket<H: WebhookHandler>(shared: Shared<H>, mut parts: Parts) -> Re
     };
     // The session counts as a connection for as long as it lasts.
     let permit = parts.extensions.remove::<ConnectionPermit>();
-    let Shared { handler, tasks, limits } = shared;
+    let Shared { handler, tasks, websocket } = shared;
     upgrade
-        .max_message_size(limits.max_websocket_message_size)
-        .max_frame_size(limits.max_websocket_frame_size)
+        .max_message_size(websocket.message)
+        .max_frame_size(websocket.frame)
         .on_failed_upgrade(|error| {
             tracing::warn!(target: TARGET, %error, "websocket upgrade failed");
         })

@@ -17,23 +17,18 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio::sync::{Semaphore, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower_service::Service;
 
-use super::config::Limits;
-use super::routes::{TARGET, health};
-use super::{ServerError, WebhookHandler, WebhookServer};
+use super::config::{Limits, ServerError, WebhookServer};
+use super::handler::WebhookHandler;
+use super::routes::{ConnectionPermit, TARGET, health};
 
 /// How long a connection closed for idling may take to finish closing (an HTTP/2 `GOAWAY`
 /// to a peer that does not read) before it is dropped.
 const CLOSE_GRACE: Duration = Duration::from_secs(5);
-
-/// One place under the connection cap, held by a connection and by a websocket session that
-/// outlives it.
-#[derive(Debug, Clone)]
-pub(super) struct ConnectionPermit(#[allow(dead_code)] Arc<OwnedSemaphorePermit>);
 
 impl<H: WebhookHandler> WebhookServer<H> {
     /// Binds the configured host and port and serves until SIGINT (Ctrl-C) or SIGTERM; then

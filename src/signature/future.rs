@@ -19,12 +19,11 @@ use tower_service::Service;
 
 use super::body::BodyReader;
 use super::layer::{BoxError, Config, ResponseBody};
-use super::verified::VerifiedToken;
-use super::{PayloadSource, VerifiedClaims, VerifiedWebhook};
+use super::verified::{PayloadSource, VerifiedClaims, VerifiedToken, VerifiedWebhook};
 use crate::rejection::{
-    BodyTimeout, EventRejection, PayloadTooLarge, Rejection, SignatureRejection,
+    BodyTimeout, EventRejection, PayloadTooLarge, Rejection, SignatureRejection, trace_rejection,
 };
-use crate::telemetry::{Observer, trace_rejection};
+use crate::telemetry::Observer;
 
 /// The most a refused body is read (and thrown away) so that the client can finish writing it
 /// and read the answer on a connection it may reuse: 4 MiB. A longer one closes the

@@ -9,9 +9,8 @@ use http::Response;
 use http_body::Body;
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Either};
-use tower_layer::Layer;
 
-use super::{MeshagentSignature, SignatureVerifier};
+use super::verify::SignatureVerifier;
 use crate::rejection::Rejection;
 use crate::secret::{ConfigError, SECRET_ENV_VAR, WebhookSecret};
 use crate::telemetry::RejectionWarnings;
@@ -239,14 +238,6 @@ impl Config {
         };
         extensions.insert(rejection);
         response
-    }
-}
-
-impl<S> Layer<S> for MeshagentSignatureLayer {
-    type Service = MeshagentSignature<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        MeshagentSignature::from_parts(inner, self.config.clone())
     }
 }
 

@@ -89,8 +89,8 @@ mod body;
 mod future;
 mod layer;
 mod service;
-mod verified;
-mod verify;
+pub(crate) mod verified;
+pub(crate) mod verify;
 
 pub use future::ResponseFuture;
 pub use layer::{
@@ -98,5 +98,4 @@ pub use layer::{
 };
 pub use service::MeshagentSignature;
 pub use verified::{PayloadSource, VerifiedClaims, VerifiedWebhook};
-pub(crate) use verify::CANONICAL_HEADER_SEGMENT;
-pub use verify::SignatureVerifier;
+pub use verify::{MESHAGENT_SIGNATURE, MESHAGENT_WEBHOOK, SignatureVerifier};

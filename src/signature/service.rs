@@ -7,13 +7,13 @@ use bytes::Bytes;
 use http::{Request, Response};
 use http_body::Body;
 use http_body_util::Full;
+use tower_layer::Layer;
 use tower_service::Service;
 use tracing::Instrument;
 
-use super::future::verify_then_call;
-use super::layer::{BoxError, Config};
-use super::{MeshagentSignatureLayer, ResponseBody, ResponseFuture};
-use crate::WebhookSecret;
+use super::future::{ResponseFuture, verify_then_call};
+use super::layer::{BoxError, Config, MeshagentSignatureLayer, ResponseBody};
+use crate::secret::WebhookSecret;
 use crate::telemetry::Observer;
 
 /// Verifies MeshAgent webhook signatures, then calls the inner service with the verified
@@ -75,6 +75,14 @@ impl<S> MeshagentSignature<S> {
     /// Unwraps the inner service.
     pub fn into_inner(self) -> S {
         self.inner
+    }
+}
+
+impl<S> Layer<S> for MeshagentSignatureLayer {
+    type Service = MeshagentSignature<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        MeshagentSignature::from_parts(inner, self.config.clone())
     }
 }
 

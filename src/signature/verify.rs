@@ -14,13 +14,21 @@ use serde::de::IgnoredAny;
 use serde::{Deserialize, Deserializer};
 use sha2::{Digest, Sha256};
 
+use super::verified::PayloadSource;
 use super::verified::{RegisteredClaims, VerifiedClaims, VerifiedToken};
 use crate::event::{MeshagentEvent, check_content_type};
 use crate::rejection::{
     DuplicatePayloadHeader, EventRejection, InvalidJwt, MissingSignature, Rejection,
     SecretNotConfigured, SignatureRejection,
 };
-use crate::{MESHAGENT_SIGNATURE, MESHAGENT_WEBHOOK, PayloadSource, WebhookSecret};
+use crate::secret::WebhookSecret;
+
+/// `Meshagent-Signature`: the header carrying `Bearer <jwt>`.
+pub const MESHAGENT_SIGNATURE: HeaderName = HeaderName::from_static("meshagent-signature");
+
+/// `Meshagent-Webhook`: the header that carries the payload in header-payload and websocket
+/// deliveries (it then replaces the body).
+pub const MESHAGENT_WEBHOOK: HeaderName = HeaderName::from_static("meshagent-webhook");
 
 /// The JOSE header segment PyJWT writes for every MeshAgent token:
 /// base64url of `{"alg":"HS256","typ":"JWT"}`.
