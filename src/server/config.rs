@@ -171,7 +171,7 @@ impl<H: WebhookHandler> WebhookServer<H> {
     }
 
     /// The most connections open at once, websocket sessions included (default 512). Past it
-    /// the server stops accepting until one closes; waiting clients queue in the kernel.
+    /// the server stops accepting until one closes; new clients wait in the kernel's accept queue.
     pub fn with_max_connections(mut self, connections: usize) -> Self {
         self.limits.max_connections = connections.max(1);
         self

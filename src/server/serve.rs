@@ -206,7 +206,8 @@ async fn watch_over(
 ) {
     let mut connection = pin!(connection);
     let mut activity = in_flight.subscribe();
-    let mut patience = limits.header_read_timeout;
+    // Before the first request the connection is idle too: whichever limit comes first.
+    let mut patience = limits.header_read_timeout.min(limits.idle_timeout);
     let stopping = loop {
         let idle = *activity.borrow_and_update() == 0;
         tokio::select! {

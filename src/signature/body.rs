@@ -17,9 +17,8 @@ const FIRST_RESERVATION: usize = 64 * 1024;
 /// One body being read: its hash so far and its bytes.
 ///
 /// A body that arrives as one chunk is kept as it is (no copy). Otherwise each chunk is hashed
-/// and copied into one buffer, of at most [`FIRST_RESERVATION`] until that much has arrived:
-/// a declared length alone reserves no more. Then the buffer takes the declared length (so
-/// at most the first 64 KiB are moved once), or doubles when none was declared.
+/// and copied into one buffer that grows with what has arrived: [`FIRST_RESERVATION`] at
+/// first, then at most twice what it holds (a declared length alone reserves nothing more).
 #[derive(Debug)]
 pub(super) struct BodyReader {
     hasher: Sha256,
@@ -84,21 +83,16 @@ impl BodyReader {
         Ok(())
     }
 
-    /// Makes room for `more` bytes: first [`FIRST_RESERVATION`] (or the declared length when
-    /// smaller), then, once that much has arrived, the declared length, or twice what is held
-    /// when no length was declared; never past the limit, never less than needed.
+    /// Makes room for `more` bytes: at first [`FIRST_RESERVATION`], then twice what is held,
+    /// as a `Vec` grows; never past the declared length or the limit, never less than needed.
     fn grow(&mut self, more: usize) {
         let needed = self.joined.len() + more;
         if needed <= self.joined.capacity() {
             return;
         }
         let ceiling = self.declared.unwrap_or(self.limit).min(self.limit);
-        let target = match (self.joined.capacity(), self.declared) {
-            (0, _) => FIRST_RESERVATION,
-            (_, Some(_)) => ceiling,
-            (_, None) => 2 * self.joined.len(),
-        };
-        self.joined.reserve_exact(target.min(ceiling).max(needed) - self.joined.len());
+        let target = (2 * self.joined.len()).max(FIRST_RESERVATION).min(ceiling).max(needed);
+        self.joined.reserve_exact(target - self.joined.len());
     }
 
     /// The body's bytes and their SHA-256.
@@ -149,19 +143,19 @@ mod tests {
 
     #[test]
     fn memory_follows_the_bytes_received_not_the_declared_length() {
-        let mut declared = BodyReader::new(Some(10_000_000), usize::MAX);
-        declared.push(&b"ab"[..]).unwrap();
-        declared.push(&b"cd"[..]).unwrap();
-        assert_eq!(declared.joined.capacity(), FIRST_RESERVATION);
-        declared.push(&vec![0u8; FIRST_RESERVATION][..]).unwrap();
-        assert_eq!(declared.joined.capacity(), 10_000_000);
-        let mut undeclared = BodyReader::new(None, usize::MAX);
-        for size in [2, 2, 100, FIRST_RESERVATION, 1, 3 * FIRST_RESERVATION, 7, 500_000] {
-            undeclared.push(&vec![0u8; size][..]).unwrap();
-            let first = undeclared.first.as_ref().map_or(0, Bytes::len);
-            let held = undeclared.joined.capacity().max(first);
-            assert!(held >= undeclared.read, "{held} < {}", undeclared.read);
-            assert!(held <= FIRST_RESERVATION.max(2 * undeclared.read), "{held}");
+        for declared in [Some(10_000_000), None] {
+            let mut reader = BodyReader::new(declared, usize::MAX);
+            for size in [2, 2, 100, FIRST_RESERVATION, 1, 3 * FIRST_RESERVATION, 7, 500_000] {
+                reader.push(&vec![0u8; size][..]).unwrap();
+                let first = reader.first.as_ref().map_or(0, Bytes::len);
+                let held = reader.joined.capacity().max(first);
+                assert!(held >= reader.read, "{held} < {}", reader.read);
+                assert!(
+                    held <= FIRST_RESERVATION.max(2 * reader.read),
+                    "{held} for {}",
+                    reader.read
+                );
+            }
         }
         let mut small = BodyReader::new(Some(6), usize::MAX);
         small.push(&b"abc"[..]).unwrap();
