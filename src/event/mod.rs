@@ -299,15 +299,11 @@ macro_rules! from_payload {
         }
     )+};
 }
-from_payload!(
-    RoomStarted(RoomStarted),
-    RoomEnded(RoomEnded),
-    RoomCall(RoomCall),
-    StorageFileUpdated(StorageFileUpdated),
-    StorageFileDeleted(StorageFileDeleted),
-    StorageFileMoved(StorageFileMoved),
-    Unknown(UnknownEvent)
-);
+from_payload! {
+    RoomStarted(RoomStarted), RoomEnded(RoomEnded), RoomCall(RoomCall),
+    StorageFileUpdated(StorageFileUpdated), StorageFileDeleted(StorageFileDeleted),
+    StorageFileMoved(StorageFileMoved), Unknown(UnknownEvent)
+}
 
 #[cfg(test)]
 mod tests {

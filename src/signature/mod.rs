@@ -25,6 +25,10 @@
 //! with `Content-Type: application/json`. The bytes received are verified, not a
 //! re-serialisation: any sender that signs the exact bytes it sends is accepted.
 //!
+//! Outside tower (a queue consumer, another framework),
+//! [`SignatureVerifier::verify_event`] applies the same rules to headers and a body in one
+//! call and returns the [`MeshagentEvent`](crate::MeshagentEvent).
+//!
 //! # Connections
 //!
 //! An answer given before the body was read to its end must not cost the next delivery on a

@@ -99,24 +99,11 @@ impl fmt::Debug for VerifiedWebhook {
     }
 }
 
-/// The registered claims a token may carry besides `sha256`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(super) struct RegisteredClaims {
-    pub(super) expires_at: Option<u64>,
-    pub(super) not_before: Option<u64>,
-    pub(super) issued_at: Option<u64>,
-    pub(super) issuer: Option<String>,
-    pub(super) subject: Option<String>,
-    pub(super) token_id: Option<String>,
-}
-
 /// A token whose signature and claims passed; what is left is comparing its digest.
 #[derive(Debug)]
 pub(crate) struct VerifiedToken {
     /// The `sha256` claim when it is 64 bytes long; any other length can never match.
     pub(super) digest: Option<[u8; 64]>,
-    /// The registered claims, when there are any (boxed: MeshAgent sends none).
-    pub(super) registered: Option<Box<RegisteredClaims>>,
     pub(super) secret_index: usize,
 }
 
@@ -130,38 +117,29 @@ impl VerifiedToken {
         if !matches {
             return Err(DigestMismatch::new());
         }
-        Ok(VerifiedClaims {
-            sha256: hex,
-            registered: self.registered,
-            secret_index: self.secret_index,
-        })
+        Ok(VerifiedClaims { sha256: hex, secret_index: self.secret_index })
     }
 }
 
-/// The claims of a verified `Meshagent-Signature` token, in the request extensions (inside
-/// [`VerifiedWebhook`](crate::VerifiedWebhook)). Times are seconds since 1970.
+/// What a verified `Meshagent-Signature` token says, in the request extensions (inside
+/// [`VerifiedWebhook`](crate::VerifiedWebhook)): the payload's digest and which secret signed
+/// it. (Registered claims such as `exp` are checked when a token has them, as PyJWT does;
+/// MeshAgent's tokens have none.)
 ///
 /// # Example
 ///
 /// ```
 /// use meshagent_webhooks::{SignatureVerifier, Signer};
 ///
-/// let signer = Signer::new("k");
-/// let claims = serde_json::json!({
-///     "sha256": "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",
-///     "exp": 253402300799u64, "iss": "meshagent",
-/// });
-/// let header = signer.signature_header_for_claims(&claims);
-/// let claims = SignatureVerifier::new("k").verify(Some(header.as_bytes()), b"{}").unwrap();
+/// let header = Signer::new("whsec_old").signature_header(b"{}");
+/// let verifier = SignatureVerifier::from_secrets(["whsec_new", "whsec_old"]);
+/// let claims = verifier.verify(Some(header.as_bytes()), b"{}").unwrap();
 /// assert_eq!(claims.sha256(), "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a");
-/// assert_eq!(claims.expires_at(), Some(253402300799));
-/// assert_eq!(claims.issuer(), Some("meshagent"));
-/// assert_eq!((claims.secret_index(), claims.subject()), (0, None));
+/// assert_eq!(claims.secret_index(), 1);
 /// ```
 #[derive(Debug, Clone)]
 pub struct VerifiedClaims {
     sha256: [u8; 64],
-    registered: Option<Box<RegisteredClaims>>,
     secret_index: usize,
 }
 
@@ -176,39 +154,5 @@ impl VerifiedClaims {
     /// [`from_env`](crate::MeshagentSignatureLayer::from_env), 1 is the previous secret).
     pub fn secret_index(&self) -> usize {
         self.secret_index
-    }
-
-    fn registered(&self) -> Option<&RegisteredClaims> {
-        self.registered.as_deref()
-    }
-
-    /// The `exp` claim, when present.
-    pub fn expires_at(&self) -> Option<u64> {
-        self.registered()?.expires_at
-    }
-
-    /// The `nbf` claim, when present.
-    pub fn not_before(&self) -> Option<u64> {
-        self.registered()?.not_before
-    }
-
-    /// The `iat` claim, when present.
-    pub fn issued_at(&self) -> Option<u64> {
-        self.registered()?.issued_at
-    }
-
-    /// The `iss` claim, when present.
-    pub fn issuer(&self) -> Option<&str> {
-        self.registered()?.issuer.as_deref()
-    }
-
-    /// The `sub` claim, when present.
-    pub fn subject(&self) -> Option<&str> {
-        self.registered()?.subject.as_deref()
-    }
-
-    /// The `jti` claim, when present.
-    pub fn token_id(&self) -> Option<&str> {
-        self.registered()?.token_id.as_deref()
     }
 }

@@ -15,7 +15,7 @@ use serde::{Deserialize, Deserializer};
 use sha2::{Digest, Sha256};
 
 use super::verified::PayloadSource;
-use super::verified::{RegisteredClaims, VerifiedClaims, VerifiedToken};
+use super::verified::{VerifiedClaims, VerifiedToken};
 use crate::event::{MeshagentEvent, check_content_type};
 use crate::rejection::{
     DuplicatePayloadHeader, EventRejection, InvalidJwt, MissingSignature, Rejection,
@@ -311,8 +311,10 @@ fn check_header(segment: &[u8]) -> Result<(), InvalidJwt> {
     Ok(())
 }
 
-/// The claims of a token, parsed strictly: a field that is present must have its type.
+/// The claims of a token, parsed strictly: a field that is present must have its type. The
+/// registered claims are read to be checked, not kept.
 #[derive(Deserialize)]
+#[allow(dead_code)]
 struct Claims<'a> {
     #[serde(borrow)]
     sha256: Cow<'a, str>,
@@ -339,8 +341,8 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     T::deserialize(deserializer).map(Some)
 }
 
-/// Decodes and checks the claims: the `sha256` claim when it is 64 bytes (any other length can
-/// never match), and the registered claims when there are any (boxed: MeshAgent sends none).
+/// Decodes and checks the claims; keeps the `sha256` claim when it is 64 bytes (any other length
+/// can never match).
 fn parse_claims(
     segment: &[u8],
     now: impl FnOnce() -> u64,
@@ -363,19 +365,7 @@ fn parse_claims(
         invalid("claims are malformed, lack a string sha256, or have a claim of the wrong type")
     })?;
     check_registered(&claims, now, leeway)?;
-    let registered = RegisteredClaims {
-        expires_at: claims.exp,
-        not_before: claims.nbf,
-        issued_at: claims.iat,
-        issuer: claims.iss,
-        subject: claims.sub,
-        token_id: claims.jti,
-    };
-    Ok(VerifiedToken {
-        digest: claims.sha256.as_bytes().try_into().ok(),
-        registered: (registered != RegisteredClaims::default()).then(|| Box::new(registered)),
-        secret_index: 0,
-    })
+    Ok(VerifiedToken { digest: claims.sha256.as_bytes().try_into().ok(), secret_index: 0 })
 }
 
 fn check_registered(
