@@ -71,11 +71,13 @@ impl RejectionWarnings {
     }
 }
 
-/// One delivery through the layer, from the request to the answer.
+/// One delivery through the layer, from the request to the answer. When nobody listens (no
+/// subscriber for the span, no `metrics` feature) it does nothing but the rejection logs.
 #[derive(Debug)]
 pub(crate) struct Observer {
     span: Span,
-    started: Instant,
+    /// When the layer got the request, if anyone will be told how long it took.
+    started: Option<Instant>,
     delivery: Option<Arc<Delivery>>,
 }
 
@@ -91,7 +93,8 @@ impl Observer {
             secret_index = Empty,
             elapsed_us = Empty,
         );
-        Self { span, started: Instant::now(), delivery: None }
+        let observed = !span.is_disabled() || cfg!(feature = "metrics");
+        Self { started: observed.then(Instant::now), span, delivery: None }
     }
 
     /// The span, to enter while the inner service runs.
@@ -100,50 +103,57 @@ impl Observer {
     }
 
     /// The payload verified: its size, which secret signed it, how long reading and verifying
-    /// took. Returns the record the extractor notes the event in.
-    pub(crate) fn verified(&mut self, payload_bytes: usize, secret_index: usize) -> Arc<Delivery> {
+    /// took. Returns the record the extractor notes the event in, when anyone listens.
+    pub(crate) fn verified(
+        &mut self,
+        payload_bytes: usize,
+        secret_index: usize,
+    ) -> Option<Arc<Delivery>> {
+        let started = self.started?;
         self.span.record("payload_bytes", payload_bytes);
         self.span.record("secret_index", secret_index);
         #[cfg(feature = "metrics")]
         {
             metrics::histogram!("meshagent_webhooks_payload_bytes").record(payload_bytes as f64);
             metrics::histogram!("meshagent_webhooks_verify_seconds")
-                .record(self.started.elapsed().as_secs_f64());
+                .record(started.elapsed().as_secs_f64());
         }
+        #[cfg(not(feature = "metrics"))]
+        let _ = started;
         let delivery = Arc::new(Delivery { span: self.span.clone(), event: OnceLock::new() });
         self.delivery = Some(delivery.clone());
-        delivery
+        Some(delivery)
     }
 
     /// The answer is ready: accepted, or rejected by the layer or the extractor.
     pub(crate) fn finish(&mut self, rejection: Option<&Rejection>, warnings: &RejectionWarnings) {
-        let event = self
-            .delivery
-            .as_ref()
-            .and_then(|delivery| delivery.event.get().copied())
-            .unwrap_or("unknown");
+        if let Some(rejection) = rejection {
+            let _entered = self.span.enter();
+            warnings.warn(rejection);
+        }
+        let Some(started) = self.started else {
+            return;
+        };
         let (outcome, reason) = match rejection {
             None => ("accepted", "none"),
             Some(rejection) => ("rejected", rejection.kind()),
         };
         self.span.record("outcome", outcome);
         self.span.record("reason", reason);
-        let elapsed = u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let elapsed = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         self.span.record("elapsed_us", elapsed);
-        if let Some(rejection) = rejection {
-            let _entered = self.span.enter();
-            warnings.warn(rejection);
-        }
         #[cfg(feature = "metrics")]
-        metrics::counter!(
-            "meshagent_webhooks_requests_total",
-            "outcome" => outcome,
-            "reason" => reason,
-            "event" => event
-        )
-        .increment(1);
-        #[cfg(not(feature = "metrics"))]
-        let _ = event;
+        {
+            let delivery = self.delivery.as_ref();
+            let event = delivery.and_then(|delivery| delivery.event.get().copied());
+            metrics::counter!(
+                "meshagent_webhooks_requests_total",
+                "outcome" => outcome,
+                "reason" => reason,
+                "event" => event.unwrap_or("unknown")
+            )
+            .increment(1);
+        }
     }
 }
 

@@ -18,7 +18,9 @@ where
             parts.extensions.get::<VerifiedWebhook>().ok_or_else(MissingSignatureLayer::new)?;
         check_content_type(webhook.source(), &parts.headers)?;
         let event = Self::from_json(webhook.payload())?;
-        webhook.delivery.record_event(event.name(), event.label());
+        if let Some(delivery) = &webhook.delivery {
+            delivery.record_event(event.name(), event.label());
+        }
         Ok(event)
     }
 }

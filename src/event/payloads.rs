@@ -26,70 +26,61 @@ pub(super) trait Payload: Sized {
     }
 }
 
-/// A typed field: how it is taken out of `data` and written back.
+/// A typed field: read from its value in `data` (`None` when absent), written back as one.
 trait Field: Sized {
-    /// Takes the field from `data`, or says what is wrong with it. An optional field that is
-    /// `null` stays in `data`, so that it is written back as it came.
-    fn take(data: &mut Map<String, Value>, name: &str) -> Result<Self, &'static str>;
+    fn read(value: Option<Value>) -> Result<Self, &'static str>;
 
-    fn put(&self, data: &mut Map<String, Value>, name: &str);
+    fn write(&self) -> Option<Value>;
 }
 
 impl Field for String {
-    fn take(data: &mut Map<String, Value>, name: &str) -> Result<Self, &'static str> {
-        match data.shift_remove(name) {
+    fn read(value: Option<Value>) -> Result<Self, &'static str> {
+        match value {
             Some(Value::String(text)) => Ok(text),
             _ => Err("is missing or not a string"),
         }
     }
 
-    fn put(&self, data: &mut Map<String, Value>, name: &str) {
-        data.insert(name.to_owned(), Value::String(self.clone()));
+    fn write(&self) -> Option<Value> {
+        Some(Value::String(self.clone()))
     }
 }
 
 impl Field for ParticipantToken {
-    fn take(data: &mut Map<String, Value>, name: &str) -> Result<Self, &'static str> {
-        String::take(data, name).map(Self)
+    fn read(value: Option<Value>) -> Result<Self, &'static str> {
+        String::read(value).map(Self)
     }
 
-    fn put(&self, data: &mut Map<String, Value>, name: &str) {
-        self.0.put(data, name);
+    fn write(&self) -> Option<Value> {
+        self.0.write()
     }
 }
 
 impl Field for Option<String> {
-    fn take(data: &mut Map<String, Value>, name: &str) -> Result<Self, &'static str> {
-        match data.get(name) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(_)) => String::take(data, name).map(Some),
+    fn read(value: Option<Value>) -> Result<Self, &'static str> {
+        match value {
+            None => Ok(None),
+            Some(Value::String(text)) => Ok(Some(text)),
             Some(_) => Err("is not a string"),
         }
     }
 
-    fn put(&self, data: &mut Map<String, Value>, name: &str) {
-        if let Some(text) = self {
-            text.put(data, name);
-        }
+    fn write(&self) -> Option<Value> {
+        self.as_ref()?.write()
     }
 }
 
 impl Field for Option<Map<String, Value>> {
-    fn take(data: &mut Map<String, Value>, name: &str) -> Result<Self, &'static str> {
-        match data.get(name) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::Object(_)) => match data.shift_remove(name) {
-                Some(Value::Object(object)) => Ok(Some(object)),
-                _ => Err("is not an object or null"),
-            },
+    fn read(value: Option<Value>) -> Result<Self, &'static str> {
+        match value {
+            None => Ok(None),
+            Some(Value::Object(object)) => Ok(Some(object)),
             Some(_) => Err("is not an object or null"),
         }
     }
 
-    fn put(&self, data: &mut Map<String, Value>, name: &str) {
-        if let Some(object) = self {
-            data.insert(name.to_owned(), Value::Object(object.clone()));
-        }
+    fn write(&self) -> Option<Value> {
+        self.clone().map(Value::Object)
     }
 }
 
@@ -121,23 +112,36 @@ macro_rules! payload {
         impl Payload for $name {
             const EVENT: &'static str = $event;
 
-            fn from_data(mut data: Map<String, Value>) -> Result<Self, InvalidEvent> {
+            fn from_data(data: Map<String, Value>) -> Result<Self, InvalidEvent> {
+                // One pass, no lookups: each member goes to its field or is kept.
+                $(let mut $req = None;)+
+                $($(let mut $opt = None;)+)?
+                let mut extra = Map::new();
+                for (name, value) in data {
+                    match name.as_str() {
+                        $(stringify!($req) => $req = Some(value),)+
+                        // A `null` optional field is kept as it came, to be written back.
+                        $($(stringify!($opt) if !value.is_null() => $opt = Some(value),)+)?
+                        _ => {
+                            extra.insert(name, value);
+                        }
+                    }
+                }
                 let invalid = |field: &str, problem: &str| {
                     InvalidEvent::with_detail(format!("{}: `{field}` {problem}", $event))
                 };
                 Ok(Self {
-                    $($req: Field::take(&mut data, stringify!($req))
-                        .map_err(|problem| invalid(stringify!($req), problem))?,)+
-                    $($($opt: Field::take(&mut data, stringify!($opt))
+                    $($req: Field::read($req).map_err(|problem| invalid(stringify!($req), problem))?,)+
+                    $($($opt: Field::read($opt)
                         .map_err(|problem| invalid(stringify!($opt), problem))?,)+)?
-                    extra: data,
+                    extra,
                 })
             }
 
             fn to_data(&self) -> Map<String, Value> {
                 let mut data = Map::new();
-                $(Field::put(&self.$req, &mut data, stringify!($req));)+
-                $($(Field::put(&self.$opt, &mut data, stringify!($opt));)+)?
+                $(data.extend(Field::write(&self.$req).map(|value| (stringify!($req).to_owned(), value)));)+
+                $($(data.extend(Field::write(&self.$opt).map(|value| (stringify!($opt).to_owned(), value)));)+)?
                 for (name, value) in &self.extra {
                     data.entry(name.clone()).or_insert_with(|| value.clone());
                 }

@@ -6,6 +6,7 @@ use std::future::{Future, poll_fn};
 use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::{Buf, Bytes};
 use http::header::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, EXPECT, TRANSFER_ENCODING};
@@ -103,7 +104,8 @@ where
     let declared = content_length(&request.headers);
     let at_least = declared.unwrap_or(0).max(body.size_hint().lower());
     let mut connection = Connection {
-        deadline: Instant::now() + config.body_timeout,
+        timeout: config.body_timeout,
+        deadline: None,
         http1: request.version < Version::HTTP_2,
         // A client waiting for `100 Continue` has sent no body: there is nothing to drain.
         close: request.headers.contains_key(EXPECT) || at_least > DRAIN_LIMIT,
@@ -117,7 +119,7 @@ where
         Ok((token, None)) => {
             let declared = declared.or(body.size_hint().exact());
             let mut reader = BodyReader::new(declared, limit);
-            let read = before(connection.deadline, reader.read(body.as_mut())).await;
+            let read = connection.before(reader.read(body.as_mut())).await;
             connection.drained = reader.bytes_read() as u64;
             match read.unwrap_or_else(|| Err(BodyTimeout::new().into())) {
                 Ok(()) => {
@@ -140,7 +142,8 @@ where
     match outcome {
         Err(rejection) => Ok(answer.refuse(rejection)),
         Ok((payload, source, claims)) => {
-            let request = accept(request, payload, source, claims, &mut answer.observer);
+            let verified = (payload, source, claims);
+            let request = accept(request, declared, verified, &mut answer.observer);
             let response = inner.call(request).await?;
             Ok(answer.pass(response))
         }
@@ -177,15 +180,14 @@ fn content_length(headers: &HeaderMap) -> Option<u64> {
 /// say so, and a [`VerifiedWebhook`] in the extensions.
 fn accept(
     mut request: Parts,
-    payload: Bytes,
-    source: PayloadSource,
-    claims: VerifiedClaims,
+    declared: Option<u64>,
+    (payload, source, claims): (Bytes, PayloadSource, VerifiedClaims),
     observer: &mut Observer,
 ) -> Request<Full<Bytes>> {
     let delivery = observer.verified(payload.len(), claims.secret_index());
     let headers = &mut request.headers;
     headers.remove(TRANSFER_ENCODING);
-    if content_length(headers) != Some(payload.len() as u64) {
+    if declared != Some(payload.len() as u64) {
         headers.insert(CONTENT_LENGTH, HeaderValue::from(payload.len()));
     }
     if source == PayloadSource::Header {
@@ -198,8 +200,10 @@ fn accept(
 
 /// What the connection needs so that the next request on it is not lost.
 struct Connection {
-    /// When the body must have arrived.
-    deadline: Instant,
+    /// How long the body may take, from the first time it makes the layer wait.
+    timeout: Duration,
+    /// When the body must have arrived, once it has made the layer wait.
+    deadline: Option<Instant>,
     /// HTTP/1, where `Connection: close` gives a connection up; HTTP/2 resets the stream.
     http1: bool,
     /// The body will not be read to its end: the connection cannot be reused.
@@ -229,13 +233,23 @@ impl Connection {
             }
             false
         };
-        self.close = before(self.deadline, drain).await != Some(true);
+        self.close = before(&mut self.deadline, self.timeout, drain).await != Some(true);
+    }
+
+    /// The output of `future`, or `None` once the body deadline has passed.
+    async fn before<F: Future>(&mut self, future: F) -> Option<F::Output> {
+        before(&mut self.deadline, self.timeout, future).await
     }
 }
 
-/// The output of `future`, or `None` once `deadline` has passed. The timer only starts when
-/// the future has to wait, so a body already in memory needs no runtime timer.
-async fn before<F: Future>(deadline: Instant, future: F) -> Option<F::Output> {
+/// The output of `future`, or `None` once `deadline` has passed. The deadline is set to
+/// `timeout` from the first time the future has to wait, so a body already in memory needs no
+/// clock and no timer.
+async fn before<F: Future>(
+    deadline: &mut Option<Instant>,
+    timeout: Duration,
+    future: F,
+) -> Option<F::Output> {
     let mut future = pin!(future);
     let mut timer = pin!(None::<Sleep>);
     poll_fn(|cx| {
@@ -243,7 +257,8 @@ async fn before<F: Future>(deadline: Instant, future: F) -> Option<F::Output> {
             return Poll::Ready(Some(output));
         }
         if timer.is_none() {
-            timer.set(Some(sleep_until(deadline)));
+            let at = *deadline.get_or_insert_with(|| Instant::now() + timeout);
+            timer.set(Some(sleep_until(at)));
         }
         match timer.as_mut().as_pin_mut() {
             Some(timer) => timer.poll(cx).map(|()| None),

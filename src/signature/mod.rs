@@ -36,8 +36,8 @@
 //! refused body (up to 4 MiB in all, within the body timeout) before it answers, and the
 //! connection stays usable; when it cannot (a longer body, a timeout, a broken or cut-off
 //! body, a client waiting for `100 Continue`) the answer carries `Connection: close`. HTTP/2
-//! resets the stream instead. Memory follows the bytes that arrive: 64 KiB is reserved at first,
-//! whatever `Content-Length` says, then at most twice what has come.
+//! resets the stream instead. Memory follows the bytes that arrive: 64 KiB is reserved until
+//! more than that has come, whatever `Content-Length` says, then the declared length.
 //!
 //! # Example: the default
 //!

