@@ -266,7 +266,7 @@ fn string_end(payload: &[u8], mut at: usize) -> usize {
     at
 }
 
-/// Policy step 7: a body payload needs a JSON `Content-Type` (`application/json` or
+/// A body payload needs a JSON `Content-Type` (`application/json` or
 /// `application/*+json`, case-insensitive, parameters allowed); a header payload needs none.
 pub(crate) fn check_content_type(
     source: PayloadSource,

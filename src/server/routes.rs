@@ -103,7 +103,7 @@ async fn webhook<H: WebhookHandler>(State(shared): State<Shared<H>>, request: Re
     }
 }
 
-/// Policy step 10: an `Upgrade` request must be a GET websocket handshake carrying a verified
+/// An `Upgrade` request must be a GET websocket handshake carrying a verified
 /// `room.call`; the handler then gets the call and the socket.
 async fn websocket<H: WebhookHandler>(shared: Shared<H>, mut parts: Parts) -> Response {
     if parts.method != Method::GET {

@@ -220,52 +220,40 @@ impl Connection {
         if !self.http1 || self.close || body.is_end_stream() {
             return;
         }
-        let drained = &mut self.drained;
+        let mut drained = self.drained;
         let drain = async {
-            while *drained <= DRAIN_LIMIT {
+            while drained <= DRAIN_LIMIT {
                 match body.frame().await {
                     None => return true,
                     Some(Err(_)) => return false,
                     Some(Ok(frame)) => {
-                        *drained += frame.data_ref().map_or(0, |data| data.remaining() as u64);
+                        drained += frame.data_ref().map_or(0, |data| data.remaining() as u64);
                     }
                 }
             }
             false
         };
-        self.close = before(&mut self.deadline, self.timeout, drain).await != Some(true);
+        self.close = self.before(drain).await != Some(true);
     }
 
-    /// The output of `future`, or `None` once the body deadline has passed.
+    /// The output of `future`, or `None` once the body deadline has passed. The deadline is
+    /// set to the body timeout from the first time the future has to wait, so a body already
+    /// in memory needs no clock and no timer.
     async fn before<F: Future>(&mut self, future: F) -> Option<F::Output> {
-        before(&mut self.deadline, self.timeout, future).await
+        let mut future = pin!(future);
+        let mut timer = None::<Pin<Box<Sleep>>>;
+        poll_fn(|cx| {
+            if let Poll::Ready(output) = future.as_mut().poll(cx) {
+                return Poll::Ready(Some(output));
+            }
+            let timer = timer.get_or_insert_with(|| {
+                let deadline = self.deadline.get_or_insert_with(|| Instant::now() + self.timeout);
+                Box::pin(sleep_until(*deadline))
+            });
+            timer.as_mut().poll(cx).map(|()| None)
+        })
+        .await
     }
-}
-
-/// The output of `future`, or `None` once `deadline` has passed. The deadline is set to
-/// `timeout` from the first time the future has to wait, so a body already in memory needs no
-/// clock and no timer.
-async fn before<F: Future>(
-    deadline: &mut Option<Instant>,
-    timeout: Duration,
-    future: F,
-) -> Option<F::Output> {
-    let mut future = pin!(future);
-    let mut timer = pin!(None::<Sleep>);
-    poll_fn(|cx| {
-        if let Poll::Ready(output) = future.as_mut().poll(cx) {
-            return Poll::Ready(Some(output));
-        }
-        if timer.is_none() {
-            let at = *deadline.get_or_insert_with(|| Instant::now() + timeout);
-            timer.set(Some(sleep_until(at)));
-        }
-        match timer.as_mut().as_pin_mut() {
-            Some(timer) => timer.poll(cx).map(|()| None),
-            None => Poll::Pending,
-        }
-    })
-    .await
 }
 
 /// The answer, shaped by the configuration and observed.
