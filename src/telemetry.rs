@@ -109,6 +109,7 @@ impl Observer {
         payload_bytes: usize,
         secret_index: usize,
     ) -> Option<Arc<Delivery>> {
+        #[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
         let started = self.started?;
         self.span.record("payload_bytes", payload_bytes);
         self.span.record("secret_index", secret_index);
@@ -118,8 +119,6 @@ impl Observer {
             metrics::histogram!("meshagent_webhooks_verify_seconds")
                 .record(started.elapsed().as_secs_f64());
         }
-        #[cfg(not(feature = "metrics"))]
-        let _ = started;
         let delivery = Arc::new(Delivery { span: self.span.clone(), event: OnceLock::new() });
         self.delivery = Some(delivery.clone());
         Some(delivery)
@@ -127,21 +126,21 @@ impl Observer {
 
     /// The answer is ready: accepted, or rejected by the layer or the extractor.
     pub(crate) fn finish(&mut self, rejection: Option<&Rejection>, warnings: &RejectionWarnings) {
-        if let Some(rejection) = rejection {
-            let _entered = self.span.enter();
-            warnings.warn(rejection);
-        }
-        let Some(started) = self.started else {
-            return;
-        };
         let (outcome, reason) = match rejection {
             None => ("accepted", "none"),
             Some(rejection) => ("rejected", rejection.kind()),
         };
-        self.span.record("outcome", outcome);
-        self.span.record("reason", reason);
-        let elapsed = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-        self.span.record("elapsed_us", elapsed);
+        // Recorded before the warning, which then carries them in its span.
+        if let Some(started) = self.started {
+            self.span.record("outcome", outcome);
+            self.span.record("reason", reason);
+            let elapsed = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+            self.span.record("elapsed_us", elapsed);
+        }
+        if let Some(rejection) = rejection {
+            let _entered = self.span.enter();
+            warnings.warn(rejection);
+        }
         #[cfg(feature = "metrics")]
         {
             let delivery = self.delivery.as_ref();

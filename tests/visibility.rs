@@ -72,7 +72,9 @@ async fn a_wrong_secret_is_warned_about_once_per_interval_and_never_shows_token_
     let text = capture.text()[start..].to_owned();
     let warnings = rejection_warnings(&text);
     assert_eq!(warnings.len(), 1, "one WARN for the first rejection:\n{text}");
-    for part in ["status=401", "kind=\"invalid_jwt\"", reason, "earlier_rejections=0"] {
+    // The delivery's span is recorded before the WARN, so the line carries its fields too.
+    let span = "meshagent_webhook{outcome=\"rejected\" reason=\"invalid_jwt\"";
+    for part in ["status=401", "kind=\"invalid_jwt\"", reason, "earlier_rejections=0", span] {
         assert!(warnings[0].contains(part), "{part:?} is not in {:?}", warnings[0]);
     }
 

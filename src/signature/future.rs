@@ -142,8 +142,7 @@ where
     match outcome {
         Err(rejection) => Ok(answer.refuse(rejection)),
         Ok((payload, source, claims)) => {
-            let verified = (payload, source, claims);
-            let request = accept(request, declared, verified, &mut answer.observer);
+            let request = accept(request, declared, payload, source, claims, &mut answer.observer);
             let response = inner.call(request).await?;
             Ok(answer.pass(response))
         }
@@ -181,7 +180,9 @@ fn content_length(headers: &HeaderMap) -> Option<u64> {
 fn accept(
     mut request: Parts,
     declared: Option<u64>,
-    (payload, source, claims): (Bytes, PayloadSource, VerifiedClaims),
+    payload: Bytes,
+    source: PayloadSource,
+    claims: VerifiedClaims,
     observer: &mut Observer,
 ) -> Request<Full<Bytes>> {
     let delivery = observer.verified(payload.len(), claims.secret_index());

@@ -37,7 +37,7 @@
 //! connection stays usable; when it cannot (a longer body, a timeout, a broken or cut-off
 //! body, a client waiting for `100 Continue`) the answer carries `Connection: close`. HTTP/2
 //! resets the stream instead. Memory follows the bytes that arrive: 64 KiB is reserved until
-//! more than that has come, whatever `Content-Length` says, then the declared length.
+//! more than that has come, whatever `Content-Length` says, then at most 16 times what has come.
 //!
 //! # Example: the default
 //!
