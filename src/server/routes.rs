@@ -99,7 +99,7 @@ async fn webhook<H: WebhookHandler>(State(shared): State<Shared<H>>, request: Re
     if run_isolated(&shared.tasks, &name, call).await {
         ok()
     } else {
-        text(StatusCode::INTERNAL_SERVER_ERROR, "webhook handler failed")
+        (StatusCode::INTERNAL_SERVER_ERROR, "webhook handler failed").into_response()
     }
 }
 
@@ -107,8 +107,8 @@ async fn webhook<H: WebhookHandler>(State(shared): State<Shared<H>>, request: Re
 /// `room.call`; the handler then gets the call and the socket.
 async fn websocket<H: WebhookHandler>(shared: Shared<H>, mut parts: Parts) -> Response {
     if parts.method != Method::GET {
-        let mut response =
-            text(StatusCode::METHOD_NOT_ALLOWED, "websocket deliveries must use GET");
+        let refusal = (StatusCode::METHOD_NOT_ALLOWED, "websocket deliveries must use GET");
+        let mut response = refusal.into_response();
         response.headers_mut().insert(ALLOW, HeaderValue::from_static("GET"));
         return response;
     }
@@ -119,10 +119,9 @@ async fn websocket<H: WebhookHandler>(shared: Shared<H>, mut parts: Parts) -> Re
     let call = match MeshagentEvent::from_request_parts(&mut parts, &()).await {
         Ok(MeshagentEvent::RoomCall(call)) => call,
         Ok(_) => {
-            return text(
-                StatusCode::BAD_REQUEST,
-                "only room.call can be delivered over a websocket",
-            );
+            let refusal =
+                (StatusCode::BAD_REQUEST, "only room.call can be delivered over a websocket");
+            return refusal.into_response();
         }
         Err(rejection) => return rejection.into_response(),
     };
@@ -158,12 +157,4 @@ where
     };
     tracing::error!(target: TARGET, event, error = %cause, "webhook handler failed");
     false
-}
-
-fn text(status: StatusCode, body: &'static str) -> Response {
-    let mut response = (status, body).into_response();
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
-    response
 }

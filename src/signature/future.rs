@@ -14,13 +14,13 @@ use http::request::Parts;
 use http::{HeaderMap, HeaderValue, Request, Response, Version};
 use http_body::Body;
 use http_body_util::{BodyExt, Either, Full};
-use sha2::{Digest, Sha256};
 use tokio::time::{Instant, Sleep, sleep_until};
 use tower_service::Service;
 
 use super::body::BodyReader;
 use super::layer::{BoxError, Config, ResponseBody};
 use super::verified::{PayloadSource, VerifiedClaims, VerifiedToken, VerifiedWebhook};
+use super::verify::single;
 use crate::rejection::{
     BodyTimeout, EventRejection, PayloadTooLarge, Rejection, SignatureRejection, trace_rejection,
 };
@@ -160,7 +160,7 @@ fn verify_header_payload(
         return Err(too_large("Meshagent-Webhook header is over the limit"));
     }
     let payload = Bytes::copy_from_slice(value);
-    let claims = token.check_digest(&Sha256::digest(&payload).into())?;
+    let claims = token.check_payload(&payload)?;
     Ok((payload, PayloadSource::Header, claims))
 }
 
@@ -170,9 +170,7 @@ fn too_large(detail: &'static str) -> SignatureRejection {
 
 /// The request's `Content-Length`, when it has exactly one and it is a number.
 fn content_length(headers: &HeaderMap) -> Option<u64> {
-    let mut values = headers.get_all(CONTENT_LENGTH).iter();
-    let length = values.next()?.to_str().ok()?.parse().ok()?;
-    values.next().is_none().then_some(length)
+    single(headers, &CONTENT_LENGTH)??.to_str().ok()?.parse().ok()
 }
 
 /// The verified payload becomes the request: its bytes the body, the framing headers made to

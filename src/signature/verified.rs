@@ -5,6 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::rejection::DigestMismatch;
@@ -119,6 +120,11 @@ impl VerifiedToken {
             return Err(DigestMismatch::new());
         }
         Ok(VerifiedClaims { sha256: hex, secret_index: self.secret_index })
+    }
+
+    /// [`check_digest`](Self::check_digest) of the SHA-256 of `payload`.
+    pub(crate) fn check_payload(self, payload: &[u8]) -> Result<VerifiedClaims, DigestMismatch> {
+        self.check_digest(&Sha256::digest(payload).into())
     }
 }
 
