@@ -85,10 +85,7 @@ macro_rules! define_rejections {
 
             /// The plain-text response body.
             pub fn body_text(&self) -> String {
-                match (&self.detail, $in_body) {
-                    (Some(detail), true) => format!("{}: {}", $message, detail),
-                    _ => $message.to_owned(),
-                }
+                if $in_body { self.to_string() } else { $message.to_owned() }
             }
         }
 

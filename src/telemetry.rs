@@ -2,8 +2,7 @@
 //! per rejection, the `metrics` counters and histograms, and a DEBUG event per rejection.
 //! Nothing here ever sees the secret, the token or the payload: only sizes, names and kinds.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use tracing::Span;
@@ -34,32 +33,24 @@ impl Delivery {
 /// A WARN for the first rejection, then at most one per [`WARN_INTERVAL`] with the number of
 /// rejections since the last one: a wrong secret is visible at the default level, and a flood
 /// of forged requests cannot flood the log. One per layer.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(crate) struct RejectionWarnings {
-    epoch: Instant,
-    next_ms: AtomicU64,
-    suppressed: AtomicU64,
+    /// When the next WARN may be written (none yet: now), and the rejections not warned about.
+    state: Mutex<(Option<Instant>, u64)>,
 }
 
 impl RejectionWarnings {
-    pub(crate) fn new() -> Self {
-        Self { epoch: Instant::now(), next_ms: AtomicU64::new(0), suppressed: AtomicU64::new(0) }
-    }
-
     fn warn(&self, rejection: &Rejection) {
-        let now = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
-        let next = self.next_ms.load(Ordering::Relaxed);
-        let interval = u64::try_from(WARN_INTERVAL.as_millis()).unwrap_or(u64::MAX);
-        let mine = now >= next
-            && self
-                .next_ms
-                .compare_exchange(next, now + interval, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok();
-        if !mine {
-            self.suppressed.fetch_add(1, Ordering::Relaxed);
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let (next, suppressed) = &mut *state;
+        let now = Instant::now();
+        if next.is_some_and(|next| now < next) {
+            *suppressed += 1;
             return;
         }
-        let earlier = self.suppressed.swap(0, Ordering::Relaxed);
+        *next = Some(now + WARN_INTERVAL);
+        let earlier = std::mem::take(suppressed);
+        drop(state);
         tracing::warn!(
             target: REJECTION_TARGET,
             status = rejection.status().as_u16(),
@@ -163,15 +154,15 @@ mod tests {
 
     #[test]
     fn only_the_first_rejection_of_an_interval_is_warned_about() {
-        let warnings = RejectionWarnings::new();
+        let warnings = RejectionWarnings::default();
         let rejection = Rejection::from(SignatureRejection::from(InvalidJwt::new()));
         for _ in 0..5 {
             warnings.warn(&rejection);
         }
-        assert_eq!(warnings.suppressed.load(Ordering::Relaxed), 4);
+        assert_eq!(warnings.state.lock().unwrap().1, 4);
         // The next interval starts: the next rejection is warned about, with the count.
-        warnings.next_ms.store(0, Ordering::Relaxed);
+        warnings.state.lock().unwrap().0 = Some(Instant::now());
         warnings.warn(&rejection);
-        assert_eq!(warnings.suppressed.load(Ordering::Relaxed), 0);
+        assert_eq!(warnings.state.lock().unwrap().1, 0);
     }
 }

@@ -279,17 +279,10 @@ pub(crate) fn check_content_type(
     {
         return Ok(());
     }
-    let essence = value
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.split(';').next())
-        .unwrap_or_default()
-        .trim();
-    let json = essence.split_once('/').is_some_and(|(kind, subtype)| {
-        let suffix = subtype.len().checked_sub(5).and_then(|at| subtype.get(at..));
-        kind.eq_ignore_ascii_case("application")
-            && (subtype.eq_ignore_ascii_case("json")
-                || suffix.is_some_and(|suffix| suffix.eq_ignore_ascii_case("+json")))
-    });
+    let value = value.and_then(|value| value.to_str().ok()).unwrap_or_default();
+    let essence = value.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    let json = essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"));
     json.then_some(()).ok_or_else(UnsupportedContentType::new)
 }
 

@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+use serde::de::DeserializeOwned;
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
@@ -26,62 +27,44 @@ pub(super) trait Payload: Sized {
     }
 }
 
-/// A typed field: read from its value in `data` (`None` when absent), written back as one.
-trait Field: Sized {
-    fn read(value: Option<Value>) -> Result<Self, &'static str>;
-
-    fn write(&self) -> Option<Value>;
+/// What a typed field's JSON value must be, for the message when it is not.
+trait Expected: DeserializeOwned + Serialize {
+    const WHAT: &'static str;
 }
 
-impl Field for String {
-    fn read(value: Option<Value>) -> Result<Self, &'static str> {
-        match value {
-            Some(Value::String(text)) => Ok(text),
-            _ => Err("is missing or not a string"),
-        }
-    }
-
-    fn write(&self) -> Option<Value> {
-        Some(Value::String(self.clone()))
-    }
+impl Expected for String {
+    const WHAT: &'static str = "a string";
 }
 
-impl Field for ParticipantToken {
-    fn read(value: Option<Value>) -> Result<Self, &'static str> {
-        String::read(value).map(Self)
-    }
-
-    fn write(&self) -> Option<Value> {
-        self.0.write()
-    }
+impl Expected for ParticipantToken {
+    const WHAT: &'static str = "a string";
 }
 
-impl Field for Option<String> {
-    fn read(value: Option<Value>) -> Result<Self, &'static str> {
-        match value {
-            None => Ok(None),
-            Some(Value::String(text)) => Ok(Some(text)),
-            Some(_) => Err("is not a string"),
-        }
-    }
-
-    fn write(&self) -> Option<Value> {
-        self.as_ref()?.write()
-    }
+impl Expected for Map<String, Value> {
+    const WHAT: &'static str = "an object or null";
 }
 
-impl Field for Option<Map<String, Value>> {
-    fn read(value: Option<Value>) -> Result<Self, &'static str> {
-        match value {
-            None => Ok(None),
-            Some(Value::Object(object)) => Ok(Some(object)),
-            Some(_) => Err("is not an object or null"),
-        }
-    }
+/// Reads a typed field from its value in `data` (`None` when absent).
+fn read<T: Expected>(value: Option<Value>, field: &str, event: &str) -> Result<T, InvalidEvent> {
+    let message = || format!("{event}: `{field}` is missing or not {}", T::WHAT);
+    let value = value.and_then(|value| serde_json::from_value(value).ok());
+    value.ok_or_else(|| InvalidEvent::with_detail(message()))
+}
 
-    fn write(&self) -> Option<Value> {
-        self.clone().map(Value::Object)
-    }
+/// Reads an optional typed field; `Ok(None)` when absent.
+fn read_optional<T: Expected>(
+    value: Option<Value>,
+    field: &str,
+    event: &str,
+) -> Result<Option<T>, InvalidEvent> {
+    let message = || format!("{event}: `{field}` is not {}", T::WHAT);
+    let value = value.map(serde_json::from_value).transpose();
+    value.map_err(|_| InvalidEvent::with_detail(message()))
+}
+
+/// A typed field as a JSON value (strings and objects always are one).
+fn write(field: &impl Serialize) -> Value {
+    serde_json::to_value(field).unwrap_or_default()
 }
 
 /// Declares a payload struct: its required fields (the constructor's arguments), its optional
@@ -127,21 +110,17 @@ macro_rules! payload {
                         }
                     }
                 }
-                let invalid = |field: &str, problem: &str| {
-                    InvalidEvent::with_detail(format!("{}: `{field}` {problem}", $event))
-                };
                 Ok(Self {
-                    $($req: Field::read($req).map_err(|problem| invalid(stringify!($req), problem))?,)+
-                    $($($opt: Field::read($opt)
-                        .map_err(|problem| invalid(stringify!($opt), problem))?,)+)?
+                    $($req: read($req, stringify!($req), $event)?,)+
+                    $($($opt: read_optional($opt, stringify!($opt), $event)?,)+)?
                     extra,
                 })
             }
 
             fn to_data(&self) -> Map<String, Value> {
                 let mut data = Map::new();
-                $(data.extend(Field::write(&self.$req).map(|value| (stringify!($req).to_owned(), value)));)+
-                $($(data.extend(Field::write(&self.$opt).map(|value| (stringify!($opt).to_owned(), value)));)+)?
+                $(data.insert(stringify!($req).to_owned(), write(&self.$req));)+
+                $($(data.extend(self.$opt.as_ref().map(|value| (stringify!($opt).to_owned(), write(value))));)+)?
                 for (name, value) in &self.extra {
                     data.entry(name.clone()).or_insert_with(|| value.clone());
                 }

@@ -325,22 +325,27 @@ pub const DEFAULT_MAX_WEBSOCKET_MESSAGE_SIZE: usize = 4 * 1024 * 1024;
 /// assert!(matches!(error, ServerError::Config(_)));
 /// assert!(format!("{error:?}").contains("MESHAGENT_WEBHOOK_SECRET"));
 /// ```
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum ServerError {
     /// No usable secret: `MESHAGENT_WEBHOOK_SECRET` unset or empty, and none given in code
     /// (or an empty one given). The message names the variable.
-    Config(ConfigError),
+    #[error("{0}")]
+    Config(#[from] ConfigError),
     /// `MESHAGENT_PORT` is set but is not a port number (0–65535).
+    #[error("{PORT_ENV_VAR} is not a port number: {value:?}")]
     InvalidPort {
         /// The variable's value.
         value: String,
     },
     /// The webhook path does not start with `/`, or contains `{` or `}`.
+    #[error("invalid webhook path {path:?}: it must start with `/` and contain no `{{` or `}}`")]
     InvalidPath {
         /// The path given.
         path: String,
     },
     /// The address could not be bound (in use, not permitted, host not found, …).
+    #[error("could not listen on {address}")]
     Bind {
         /// `host:port` as configured.
         address: String,
@@ -348,24 +353,8 @@ pub enum ServerError {
         source: io::Error,
     },
     /// Serving failed (for example the listener's address could not be read).
-    Io(io::Error),
-}
-
-impl fmt::Display for ServerError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Config(error) => fmt::Display::fmt(error, f),
-            Self::InvalidPort { value } => {
-                write!(f, "{PORT_ENV_VAR} is not a port number: {value:?}")
-            }
-            Self::InvalidPath { path } => write!(
-                f,
-                "invalid webhook path {path:?}: it must start with `/` and contain no `{{` or `}}`"
-            ),
-            Self::Bind { address, .. } => write!(f, "could not listen on {address}"),
-            Self::Io(_) => f.write_str("the webhook server failed"),
-        }
-    }
+    #[error("the webhook server failed")]
+    Io(#[from] io::Error),
 }
 
 impl fmt::Debug for ServerError {
@@ -375,28 +364,6 @@ impl fmt::Debug for ServerError {
             Some(cause) if !matches!(self, Self::Config(_)) => write!(f, ": {cause}"),
             _ => Ok(()),
         }
-    }
-}
-
-impl std::error::Error for ServerError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Self::Config(error) => Some(error),
-            Self::Bind { source, .. } | Self::Io(source) => Some(source),
-            Self::InvalidPort { .. } | Self::InvalidPath { .. } => None,
-        }
-    }
-}
-
-impl From<ConfigError> for ServerError {
-    fn from(error: ConfigError) -> Self {
-        Self::Config(error)
-    }
-}
-
-impl From<io::Error> for ServerError {
-    fn from(error: io::Error) -> Self {
-        Self::Io(error)
     }
 }
 

@@ -5,7 +5,6 @@ use std::future::Future;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Body;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{FromRequestParts, Request, State};
 use axum::response::{IntoResponse, Response};
@@ -73,15 +72,9 @@ where
     Router::new().route(path, endpoint)
 }
 
-/// `GET /`: 200 `{"ok": true}`.
-pub(super) async fn health() -> Response {
-    ok()
-}
-
-fn ok() -> Response {
-    let mut response = Response::new(Body::from(OK_BODY));
-    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    response
+/// `GET /`, and every delivery handled: 200 `{"ok": true}`.
+pub(super) async fn ok() -> Response {
+    ([(CONTENT_TYPE, "application/json")], OK_BODY).into_response()
 }
 
 async fn webhook<H: WebhookHandler>(State(shared): State<Shared<H>>, request: Request) -> Response {
@@ -97,7 +90,7 @@ async fn webhook<H: WebhookHandler>(State(shared): State<Shared<H>>, request: Re
     let handler = shared.handler.clone();
     let call = async move { handler.on_event(event).await };
     if run_isolated(&shared.tasks, &name, call).await {
-        ok()
+        ok().await
     } else {
         (StatusCode::INTERNAL_SERVER_ERROR, "webhook handler failed").into_response()
     }

@@ -24,7 +24,7 @@ use tower_service::Service;
 
 use super::config::{Limits, ServerError, WebhookServer};
 use super::handler::WebhookHandler;
-use super::routes::{ConnectionPermit, TARGET, health};
+use super::routes::{ConnectionPermit, TARGET, ok};
 
 /// How long a connection closed for idling may take to finish closing (an HTTP/2 `GOAWAY`
 /// to a peer that does not read) before it is dropped.
@@ -100,7 +100,7 @@ impl<H: WebhookHandler> WebhookServer<H> {
         let address = listener.local_addr()?;
         let (grace_period, limits, path) = (self.grace_period, self.limits, self.path.clone());
         let (router, shared) = self.prepare()?;
-        let router = if path == "/" { router } else { router.route("/", get(health)) };
+        let router = if path == "/" { router } else { router.route("/", get(ok)) };
         tracing::info!(target: TARGET, "listening on http://{address}{path}");
 
         let (stop, abort) = (CancellationToken::new(), CancellationToken::new());
@@ -294,12 +294,10 @@ async fn shutdown_signal() {
     let terminate = async {
         use tokio::signal::unix::{SignalKind, signal};
         match signal(SignalKind::terminate()) {
-            Ok(mut terminate) => {
-                terminate.recv().await;
-            }
+            Ok(mut terminate) => terminate.recv().await.unwrap_or_default(),
             Err(error) => {
                 tracing::error!(target: TARGET, %error, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
+                std::future::pending().await
             }
         }
     };

@@ -141,7 +141,7 @@ impl MeshagentSignatureLayer {
                 max_body_size: DEFAULT_MAX_BODY_SIZE,
                 body_timeout: DEFAULT_BODY_TIMEOUT,
                 respond: None,
-                warnings: Arc::new(RejectionWarnings::new()),
+                warnings: Arc::default(),
             }),
         }
     }

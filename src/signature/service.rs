@@ -41,7 +41,7 @@ use crate::telemetry::Observer;
 /// assert_eq!(response.status(), 401);
 /// # }
 /// ```
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct MeshagentSignature<S> {
     inner: S,
     config: Arc<Config>,
@@ -83,15 +83,6 @@ impl<S> Layer<S> for MeshagentSignatureLayer {
 
     fn layer(&self, inner: S) -> Self::Service {
         MeshagentSignature::from_parts(inner, self.config.clone())
-    }
-}
-
-impl<S: std::fmt::Debug> std::fmt::Debug for MeshagentSignature<S> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MeshagentSignature")
-            .field("inner", &self.inner)
-            .field("config", &self.config)
-            .finish()
     }
 }
 
