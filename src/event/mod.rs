@@ -34,7 +34,8 @@ use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
-use self::payloads::Payload;
+pub(crate) use self::payloads::present;
+use self::payloads::{Canonical, Payload, has_float};
 pub use self::payloads::{
     ParticipantToken, RoomCall, RoomEnded, RoomStarted, StorageFileDeleted, StorageFileMoved,
     StorageFileUpdated, UnknownEvent,
@@ -159,9 +160,11 @@ impl MeshagentEvent {
         let invalid = |detail: &'static str| InvalidRequestBody::with_detail(detail);
         // One UTF-8 check for the whole payload, not one per string (measured: 900
         // instructions a request).
-        let value =
-            std::str::from_utf8(payload).ok().and_then(|text| serde_json::from_str(text).ok());
-        let Some(value) = value else {
+        let text = std::str::from_utf8(payload).ok();
+        if let Some(event) = text.and_then(Self::from_canonical) {
+            return Ok(event);
+        }
+        let Some(value) = text.and_then(|text| serde_json::from_str(text).ok()) else {
             return Err(
                 invalid(python_only_value(payload).unwrap_or("payload is not valid JSON")).into()
             );
@@ -175,6 +178,26 @@ impl MeshagentEvent {
             Value::Object(members) => Ok(Self::from_members(members)?),
             _ => Err(invalid("payload is not a JSON object").into()),
         }
+    }
+
+    /// A known event as MeshAgent sends it, read by serde's derive straight from the text
+    /// instead of through a `Value` map: 250 – 290 against 530 – 550 ns for a 112 B
+    /// `room.started`, +3.5% requests per second on the load run's layered route (layered /
+    /// floor 0.969, median of five runs without it; 0.998 and 1.007 with it). `None` for
+    /// anything else, which the general way reads and words.
+    fn from_canonical(text: &str) -> Option<Self> {
+        if !text.trim_ascii_start().starts_with('{') {
+            return None;
+        }
+        Some(match serde_json::from_str(text).ok()? {
+            Canonical::RoomStarted(event) => Self::RoomStarted(event),
+            Canonical::RoomEnded(event) => Self::RoomEnded(event),
+            Canonical::RoomCall(event) => Self::RoomCall(event),
+            Canonical::StorageFileUpdated(event) => Self::StorageFileUpdated(event),
+            Canonical::StorageFileDeleted(event) => Self::StorageFileDeleted(event),
+            Canonical::StorageFileMoved(event) => Self::StorageFileMoved(event),
+            Canonical::Other => return None,
+        })
     }
 
     /// The event from the members of a payload object.
@@ -215,16 +238,6 @@ fn typed<P: Payload>(data: Value) -> Result<P, InvalidEvent> {
 
 const NAN_OR_INFINITY: &str = "payload has NaN or Infinity, which JSON cannot carry";
 const BEYOND_64_BITS: &str = "payload has an integer beyond 64 bits, which would lose precision";
-
-/// Whether a JSON value holds a float anywhere: only then can a big integer hide in it.
-fn has_float(value: &Value) -> bool {
-    match value {
-        Value::Number(number) => number.is_f64(),
-        Value::Array(items) => items.iter().any(has_float),
-        Value::Object(members) => members.values().any(has_float),
-        _ => false,
-    }
-}
 
 /// The first value outside strings that Python's `json.dumps` writes and JSON cannot carry
 /// without loss: `NaN`, `Infinity`, `-Infinity`, or an integer beyond 64 bits.
@@ -326,6 +339,52 @@ mod tests {
     fn reason(payload: &str) -> String {
         MeshagentEvent::from_json(payload.as_bytes())
             .map_or_else(|rejection| rejection.body_text(), |event| event.name().to_owned())
+    }
+
+    #[test]
+    fn the_common_case_reads_the_event_the_general_way_reads() {
+        // (payload, whether the common case takes it as it is)
+        for (payload, common) in [
+            (r#"{"event": "room.started", "data": {"room_name": "r", "room_url": "u"}}"#, true),
+            (r#"{"data": {"room_name": "r\u00e9"}, "event": "room\u002estarted", "v": [1]}"#, true),
+            (
+                r#"{"event": "room.call", "data": {"room_name": "r", "room_url": "u", "token": "t", "arguments": {"n": -3, "s": "a"}}}"#,
+                true,
+            ),
+            (
+                r#"{"event": "room.started", "data": {"room_name": "r", "x": [1, {"y": null}]}}"#,
+                true,
+            ),
+            (r#"{"event": "x.y", "data": {"n": [1, "a", null]}}"#, false),
+            (r#"{"event": "room.ended", "data": {"room_name": "r", "n": 1e400}}"#, false),
+            (
+                r#"{"event": "room.ended", "data": {"room_name": "r", "n": [18446744073709551616]}}"#,
+                false,
+            ),
+            (r#"{"event": "room.started", "data": {"room_name": "r", "room_url": null}}"#, false),
+            (
+                r#"{"event": "room.call", "data": {"room_name": "r", "room_url": "u", "token": "t", "arguments": {"f": 2.5}}}"#,
+                false,
+            ),
+            (
+                r#"{"event": "room.call", "data": {"room_name": "r", "room_url": "u", "token": "t", "arguments": {"n": 1180591620717411303424}}}"#,
+                false,
+            ),
+            (r#"{"event": "room.started", "data": {"room_name": "a", "room_name": "b"}}"#, false),
+            (r#"{"event": "room.ended", "data": {"room_name": "a"}, "event": "x.y"}"#, false),
+            (r#"{"event": "room.started", "data": ["r"]}"#, false),
+            (r#"{"event": "room.started", "data": {"room_url": "u"}}"#, false),
+            (r#"{"event": "room.started"}"#, false),
+            (r#"["room.started", {"room_name": "r"}]"#, false),
+        ] {
+            let fast = MeshagentEvent::from_canonical(payload);
+            assert_eq!(fast.is_some(), common, "{payload}");
+            let members = serde_json::from_str(payload).ok();
+            let general = members.and_then(|members| MeshagentEvent::from_members(members).ok());
+            if let Some(fast) = fast {
+                assert_eq!(Some(fast), general, "{payload}");
+            }
+        }
     }
 
     #[test]

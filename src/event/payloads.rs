@@ -21,6 +21,11 @@ pub(super) trait Payload: Sized {
     /// The `data` object: the typed fields in their order, then the kept ones as they came.
     fn to_data(&self) -> Map<String, Value>;
 
+    /// The common case, read by serde's derive straight from the JSON: every typed field
+    /// right, no optional field `null`, no duplicate key, no float. Anything else is an error,
+    /// and [`Payload::from_data`] decides what it is.
+    fn canonical<'de, D: Deserializer<'de>>(data: D) -> Result<Self, D::Error>;
+
     /// The event name on the wire, from a value.
     fn label(&self) -> &'static str {
         Self::EVENT
@@ -30,6 +35,11 @@ pub(super) trait Payload: Sized {
 /// What a typed field's JSON value must be, for the message when it is not.
 trait Expected: DeserializeOwned + Serialize {
     const WHAT: &'static str;
+
+    /// Whether the value holds a float (which may stand for an integer beyond 64 bits).
+    fn has_float(&self) -> bool {
+        false
+    }
 }
 
 impl Expected for String {
@@ -42,6 +52,27 @@ impl Expected for ParticipantToken {
 
 impl Expected for Map<String, Value> {
     const WHAT: &'static str = "an object or null";
+
+    fn has_float(&self) -> bool {
+        self.values().any(has_float)
+    }
+}
+
+/// Whether `value` holds a float anywhere: `serde_json` reads an integer beyond 64 bits as one.
+pub(super) fn has_float(value: &Value) -> bool {
+    match value {
+        Value::Number(number) => number.is_f64(),
+        Value::Array(items) => items.iter().any(has_float),
+        Value::Object(members) => members.values().any(has_float),
+        _ => false,
+    }
+}
+
+/// Deserializes a field that is present: `null` is an error, absence is `None` (by `default`).
+pub(crate) fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    deserializer: D,
+) -> Result<Option<T>, D::Error> {
+    T::deserialize(deserializer).map(Some)
 }
 
 /// Reads a typed field from its value in `data` (`None` when absent).
@@ -67,15 +98,16 @@ fn write(field: &impl Serialize) -> Value {
     serde_json::to_value(field).unwrap_or_default()
 }
 
-/// Declares a payload struct: its required fields (the constructor's arguments), its optional
-/// ones, the kept ones; [`Payload`]; a `Debug` that names the fields and never shows their
-/// values; and `Serialize`/`Deserialize` as the `data` object.
-macro_rules! payload {
-    ($(#[$meta:meta])* $name:ident = $event:literal {
+/// Declares each payload struct: its required fields (the constructor's arguments), its
+/// optional ones, the kept ones; [`Payload`]; a `Debug` that names the fields and never shows
+/// their values; `Serialize`/`Deserialize` as the `data` object. Then [`Canonical`], the
+/// events as MeshAgent sends them.
+macro_rules! payloads {
+    ($($(#[$meta:meta])* $name:ident = $event:literal {
         $($(#[$req_meta:meta])* $req:ident: $req_ty:ty,)+
     } $(optional {
         $($(#[$opt_meta:meta])* $opt:ident: $opt_ty:ty,)+
-    })?) => {
+    })?;)+) => {$(
         $(#[$meta])*
         #[derive(Clone, PartialEq)]
         #[non_exhaustive]
@@ -94,6 +126,23 @@ macro_rules! payload {
 
         impl Payload for $name {
             const EVENT: &'static str = $event;
+
+            fn canonical<'de, D: Deserializer<'de>>(data: D) -> Result<Self, D::Error> {
+                #[derive(Deserialize)]
+                struct Fields {
+                    $($req: $req_ty,)+
+                    $($(#[serde(default, deserialize_with = "present")] $opt: Option<$opt_ty>,)+)?
+                    #[serde(flatten)]
+                    extra: Map<String, Value>,
+                }
+                let data = Fields::deserialize(data)?;
+                let floats = data.extra.values().any(has_float)
+                    $($(|| data.$opt.as_ref().is_some_and(Expected::has_float))+)?;
+                if floats {
+                    return Err(D::Error::custom("a float may stand for a lost integer"));
+                }
+                Ok(Self { $($req: data.$req,)+ $($($opt: data.$opt,)+)? extra: data.extra })
+            }
 
             fn from_data(data: Map<String, Value>) -> Result<Self, InvalidEvent> {
                 // One pass, no lookups: each member goes to its field or is kept.
@@ -148,10 +197,25 @@ macro_rules! payload {
                 Self::from_data(Map::deserialize(deserializer)?).map_err(D::Error::custom)
             }
         }
+    )+
+
+        /// A known event as MeshAgent sends it (every typed field right, no `null` optional
+        /// field, no duplicate key, no float), read by serde's derive straight from the JSON;
+        /// `Other` for an unknown event. Anything else is an error: the general way reads it.
+        #[derive(Deserialize)]
+        #[serde(tag = "event", content = "data")]
+        pub(super) enum Canonical {
+            $(
+                #[serde(rename = $event, deserialize_with = "Payload::canonical")]
+                $name($name),
+            )+
+            #[serde(other)]
+            Other,
+        }
     };
 }
 
-payload! {
+payloads! {
     /// `room.started`: a room began.
     ///
     /// # Example
@@ -168,10 +232,8 @@ payload! {
     } optional {
         /// The room's URL (sent by the SDK's sender, absent from the docs' example).
         room_url: String,
-    }
-}
+    };
 
-payload! {
     /// `room.ended`: a room closed.
     ///
     /// # Example
@@ -183,10 +245,8 @@ payload! {
     RoomEnded = "room.ended" {
         /// The room's name.
         room_name: String,
-    }
-}
+    };
 
-payload! {
     /// `room.call`: MeshAgent hands a room to the receiver, which joins it at `room_url` with
     /// `token`.
     ///
@@ -215,10 +275,8 @@ payload! {
     } optional {
         /// Arguments given when the webhook was set up, if any.
         arguments: Map<String, Value>,
-    }
-}
+    };
 
-payload! {
     /// `storage.file.updated`: a file in room storage was written.
     ///
     /// # Example
@@ -232,10 +290,8 @@ payload! {
         path: String,
         /// Who wrote it.
         participant_id: String,
-    }
-}
+    };
 
-payload! {
     /// `storage.file.deleted`: a file in room storage was deleted.
     ///
     /// # Example
@@ -249,10 +305,8 @@ payload! {
         path: String,
         /// Who deleted it.
         participant_id: String,
-    }
-}
+    };
 
-payload! {
     /// `storage.file.moved`: a file in room storage was moved (listed on one version of
     /// MeshAgent's docs).
     ///
@@ -269,7 +323,7 @@ payload! {
         destination_path: String,
         /// Who moved it.
         participant_id: String,
-    }
+    };
 }
 
 /// An event this crate has no type for, kept whole. `Debug` shows the name only.

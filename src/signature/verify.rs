@@ -10,12 +10,12 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::Mac;
 use http::{HeaderMap, HeaderName, HeaderValue};
+use serde::Deserialize;
 use serde::de::IgnoredAny;
-use serde::{Deserialize, Deserializer};
 
 use super::verified::PayloadSource;
 use super::verified::{VerifiedClaims, VerifiedToken};
-use crate::event::{MeshagentEvent, check_content_type};
+use crate::event::{MeshagentEvent, check_content_type, present};
 use crate::rejection::{
     DuplicatePayloadHeader, EventRejection, InvalidJwt, MissingSignature, Rejection,
     SecretNotConfigured, SignatureRejection,
@@ -332,13 +332,6 @@ struct Claims<'a> {
     sub: Option<String>,
     #[serde(default, deserialize_with = "present")]
     jti: Option<String>,
-}
-
-/// Deserializes a field that is present: `null` is an error, absence is `None` (by `default`).
-fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
-    deserializer: D,
-) -> Result<Option<T>, D::Error> {
-    T::deserialize(deserializer).map(Some)
 }
 
 /// Decodes and checks the claims; keeps the `sha256` claim when it is 64 bytes (any other length
