@@ -142,3 +142,72 @@ fn any_json() -> impl Strategy<Value = serde_json::Value> {
         ]
     })
 }
+
+/// An event-shaped payload as text, members written one by one so that keys can repeat and
+/// `data` can come first: a known or unknown name; its fields, each usually present and usually
+/// a string, or `null`, a number, a float, an integer beyond 64 bits, an object, an array; then
+/// up to three more members, which may repeat a field.
+fn event_text() -> impl Strategy<Value = String> {
+    let events: Vec<(&str, &[&str])> = vec![
+        ("room.started", &["room_name", "room_url"]),
+        ("room.ended", &["room_name"]),
+        ("room.call", &["room_name", "room_url", "token", "arguments"]),
+        ("storage.file.updated", &["path", "participant_id"]),
+        ("storage.file.deleted", &["path", "participant_id"]),
+        ("storage.file.moved", &["source_path", "destination_path", "participant_id"]),
+        ("agent.custom", &["anything"]),
+    ];
+    let value = || {
+        prop_oneof![
+            6 => Just(r#""s""#),
+            1 => Just(r#""\u00e9""#),
+            1 => Just(r#"{"a": 1}"#),
+            1 => prop::sample::select(vec!["null", "7", "-2.5", "18446744073709551616", "[1]"]),
+            1 => Just(r#"{"a": [0.5]}"#),
+        ]
+    };
+    let key = prop::sample::select(vec!["room_name", "room_url", "token", "arguments", "notes"]);
+    let field = (prop::bool::weighted(0.9), value());
+    (
+        prop::sample::select(events),
+        prop::collection::vec(field, 4),
+        prop::collection::vec((key, value()), 0..3),
+        any::<bool>(),
+        prop::bool::weighted(0.1),
+    )
+        .prop_map(|((name, fields), values, extra, data_first, twice)| {
+            let mut members: Vec<String> = fields
+                .iter()
+                .zip(&values)
+                .filter(|(_, (present, _))| *present)
+                .map(|(field, (_, value))| format!(r#""{field}": {value}"#))
+                .collect();
+            members.extend(extra.iter().map(|(key, value)| format!(r#""{key}": {value}"#)));
+            let event = format!(r#""event": "{name}""#);
+            let data = format!(r#""data": {{{}}}"#, members.join(", "));
+            let mut members =
+                if data_first { vec![data, event.clone()] } else { vec![event.clone(), data] };
+            if twice {
+                members.push(event);
+            }
+            format!("{{{}}}", members.join(", "))
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2048))]
+
+    /// `from_json` reads MeshAgent's common case with serde's derive and everything else
+    /// through a `Value` map; `Deserialize` always goes through the map. Both must read the
+    /// same event, and refuse the same malformed ones.
+    #[test]
+    fn from_json_reads_every_event_as_deserialize_does(text in event_text()) {
+        let general = serde_json::from_str::<MeshagentEvent>(&text);
+        match MeshagentEvent::from_json(text.as_bytes()) {
+            Ok(event) => prop_assert_eq!(Some(event), general.ok(), "{}", text),
+            Err(rejection) if rejection.status() == 422 => prop_assert!(general.is_err(), "{}", text),
+            // 400 for an integer beyond 64 bits, which `Deserialize` leaves to its caller.
+            Err(rejection) => prop_assert_eq!(rejection.status(), 400, "{}", text),
+        }
+    }
+}
