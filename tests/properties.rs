@@ -145,8 +145,9 @@ fn any_json() -> impl Strategy<Value = serde_json::Value> {
 
 /// An event-shaped payload as text, members written one by one so that keys can repeat and
 /// `data` can come first: a known or unknown name; its fields, each usually present and usually
-/// a string, or `null`, a number, a float, an integer beyond 64 bits, an object, an array; then
-/// up to three more members, which may repeat a field.
+/// a string, or `null`, a number, a float, an integer beyond 64 bits, a lone surrogate, an
+/// object, an array; then up to three more members, which may repeat a field; sometimes a
+/// member beside `event` and `data`.
 fn event_text() -> impl Strategy<Value = String> {
     let events: Vec<(&str, &[&str])> = vec![
         ("room.started", &["room_name", "room_url"]),
@@ -162,7 +163,15 @@ fn event_text() -> impl Strategy<Value = String> {
             6 => Just(r#""s""#),
             1 => Just(r#""\u00e9""#),
             1 => Just(r#"{"a": 1}"#),
-            1 => prop::sample::select(vec!["null", "7", "-2.5", "18446744073709551616", "[1]"]),
+            1 => prop::sample::select(vec![
+                "null",
+                "7",
+                "-2.5",
+                "18446744073709551616",
+                "1e400",
+                r#""\ud800""#,
+                "[1]",
+            ]),
             1 => Just(r#"{"a": [0.5]}"#),
         ]
     };
@@ -174,8 +183,9 @@ fn event_text() -> impl Strategy<Value = String> {
         prop::collection::vec((key, value()), 0..3),
         any::<bool>(),
         prop::bool::weighted(0.1),
+        prop::option::weighted(0.2, value()),
     )
-        .prop_map(|((name, fields), values, extra, data_first, twice)| {
+        .prop_map(|((name, fields), values, extra, data_first, twice, beside)| {
             let mut members: Vec<String> = fields
                 .iter()
                 .zip(&values)
@@ -190,6 +200,7 @@ fn event_text() -> impl Strategy<Value = String> {
             if twice {
                 members.push(event);
             }
+            members.extend(beside.map(|value| format!(r#""beside": {value}"#)));
             format!("{{{}}}", members.join(", "))
         })
 }

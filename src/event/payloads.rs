@@ -22,8 +22,9 @@ pub(super) trait Payload: Sized {
     fn to_data(&self) -> Map<String, Value>;
 
     /// The common case, read by serde's derive straight from the JSON: every typed field
-    /// right, no optional field `null`, no duplicate key, no float. Anything else is an error,
-    /// and [`Payload::from_data`] decides what it is.
+    /// right and given once, no optional field `null`, no float (which may stand for an integer
+    /// beyond 64 bits). Anything else is an error, and [`Payload::from_data`] decides what it
+    /// is.
     fn canonical<'de, D: Deserializer<'de>>(data: D) -> Result<Self, D::Error>;
 
     /// The event name on the wire, from a value.
@@ -199,11 +200,13 @@ macro_rules! payloads {
         }
     )+
 
-        /// A known event as MeshAgent sends it (every typed field right, no `null` optional
-        /// field, no duplicate key, no float), read by serde's derive straight from the JSON;
-        /// `Other` for an unknown event. Anything else is an error: the general way reads it.
+        /// A known event as MeshAgent sends it (`event` and `data` once each and nothing beside
+        /// them, whose values serde's derive would only skip unchecked; every typed field right,
+        /// no `null` optional field, no float in `data`), read by serde's derive straight from
+        /// the JSON; `Other` for an unknown event. Anything else is an error: the general way
+        /// reads it.
         #[derive(Deserialize)]
-        #[serde(tag = "event", content = "data")]
+        #[serde(tag = "event", content = "data", deny_unknown_fields)]
         pub(super) enum Canonical {
             $(
                 #[serde(rename = $event, deserialize_with = "Payload::canonical")]
