@@ -189,7 +189,7 @@ impl MeshagentEvent {
         if !text.trim_ascii_start().starts_with('{') {
             return None;
         }
-        Some(match serde_json::from_str(text).ok()? {
+        let event = match serde_json::from_str(text).ok()? {
             Canonical::RoomStarted(event) => Self::RoomStarted(event),
             Canonical::RoomEnded(event) => Self::RoomEnded(event),
             Canonical::RoomCall(event) => Self::RoomCall(event),
@@ -197,7 +197,10 @@ impl MeshagentEvent {
             Canonical::StorageFileDeleted(event) => Self::StorageFileDeleted(event),
             Canonical::StorageFileMoved(event) => Self::StorageFileMoved(event),
             Canonical::Other => return None,
-        })
+        };
+        let has_float = known_events!(&event, event => event.has_float(), _unknown => true);
+        let lossy = has_float && python_only_value(text.as_bytes()).is_some();
+        (!lossy).then_some(event)
     }
 
     /// The event from the members of a payload object.
@@ -361,15 +364,20 @@ mod tests {
                 true,
             ),
             (r#"{"event": "x.y", "data": {"n": [1, "a", null]}}"#, false),
+            (r#"{"event": "room.ended", "data": {"room_name": "r", "t": [0.5, -1e-7]}}"#, true),
             (r#"{"event": "room.ended", "data": {"room_name": "r", "n": 1e400}}"#, false),
             (
                 r#"{"event": "room.ended", "data": {"room_name": "r", "n": [18446744073709551616]}}"#,
                 false,
             ),
-            (r#"{"event": "room.started", "data": {"room_name": "r", "room_url": null}}"#, false),
+            (r#"{"event": "room.started", "data": {"room_name": "r", "room_url": null}}"#, true),
+            (
+                r#"{"event": "room.started", "data": {"room_name": "r", "room_url": null, "x": 1}}"#,
+                false,
+            ),
             (
                 r#"{"event": "room.call", "data": {"room_name": "r", "room_url": "u", "token": "t", "arguments": {"f": 2.5}}}"#,
-                false,
+                true,
             ),
             (
                 r#"{"event": "room.call", "data": {"room_name": "r", "room_url": "u", "token": "t", "arguments": {"n": 1180591620717411303424}}}"#,

@@ -22,10 +22,13 @@ pub(super) trait Payload: Sized {
     fn to_data(&self) -> Map<String, Value>;
 
     /// The common case, read by serde's derive straight from the JSON: every typed field
-    /// right and given once, no optional field `null`, no float (which may stand for an integer
-    /// beyond 64 bits). Anything else is an error, and [`Payload::from_data`] decides what it
-    /// is.
+    /// right and given once, a `null` optional field only when no field is kept beside it.
+    /// Anything else is an error, and [`Payload::from_data`] decides what it is.
     fn canonical<'de, D: Deserializer<'de>>(data: D) -> Result<Self, D::Error>;
+
+    /// Whether a kept field or an object field holds a float, which may stand for an integer
+    /// beyond 64 bits.
+    fn has_float(&self) -> bool;
 
     /// The event name on the wire, from a value.
     fn label(&self) -> &'static str {
@@ -132,17 +135,29 @@ macro_rules! payloads {
                 #[derive(Deserialize)]
                 struct Fields {
                     $($req: $req_ty,)+
-                    $($(#[serde(default, deserialize_with = "present")] $opt: Option<$opt_ty>,)+)?
+                    $($(#[serde(default, deserialize_with = "present")] $opt: Option<Option<$opt_ty>>,)+)?
                     #[serde(flatten)]
                     extra: Map<String, Value>,
                 }
-                let data = Fields::deserialize(data)?;
-                let floats = data.extra.values().any(has_float)
-                    $($(|| data.$opt.as_ref().is_some_and(Expected::has_float))+)?;
-                if floats {
-                    return Err(D::Error::custom("a float may stand for a lost integer"));
-                }
-                Ok(Self { $($req: data.$req,)+ $($($opt: data.$opt,)+)? extra: data.extra })
+                let Fields { $($req,)+ $($($opt,)+)? extra } = Fields::deserialize(data)?;
+                $($(
+                    // A `null` is kept where the general way keeps it: among the kept fields.
+                    let mut extra = extra;
+                    let $opt = match $opt {
+                        Some(None) if extra.is_empty() => {
+                            extra.insert(stringify!($opt).to_owned(), Value::Null);
+                            None
+                        }
+                        Some(None) => return Err(D::Error::custom("null among kept fields")),
+                        $opt => $opt.flatten(),
+                    };
+                )+)?
+                Ok(Self { $($req,)+ $($($opt,)+)? extra })
+            }
+
+            fn has_float(&self) -> bool {
+                self.extra.values().any(has_float)
+                    $($(|| self.$opt.as_ref().is_some_and(Expected::has_float))+)?
             }
 
             fn from_data(data: Map<String, Value>) -> Result<Self, InvalidEvent> {
@@ -201,10 +216,9 @@ macro_rules! payloads {
     )+
 
         /// A known event as MeshAgent sends it (`event` and `data` once each and nothing beside
-        /// them, whose values serde's derive would only skip unchecked; every typed field right,
-        /// no `null` optional field, no float in `data`), read by serde's derive straight from
-        /// the JSON; `Other` for an unknown event. Anything else is an error: the general way
-        /// reads it.
+        /// them, whose values serde's derive would only skip unchecked; `data` as
+        /// [`Payload::canonical`] takes it), read by serde's derive straight from the JSON;
+        /// `Other` for an unknown event. Anything else is an error: the general way reads it.
         #[derive(Deserialize)]
         #[serde(tag = "event", content = "data", deny_unknown_fields)]
         pub(super) enum Canonical {
