@@ -30,27 +30,38 @@ impl Delivery {
     }
 }
 
-/// A WARN for the first rejection, then at most one per [`WARN_INTERVAL`] with the number of
-/// rejections since the last one: a wrong secret is visible at the default level, and a flood
-/// of forged requests cannot flood the log. One per layer.
+/// A WARN for the first of a kind of event, then at most one per [`WARN_INTERVAL`], telling
+/// how many were not warned about since the last one: a wrong secret, or a server at its
+/// connection cap, is visible at the default level, and a flood cannot flood the log.
 #[derive(Debug, Default)]
-pub(crate) struct RejectionWarnings {
-    /// When the next WARN may be written (none yet: now), and the rejections not warned about.
+pub(crate) struct RateLimitedWarning {
+    /// When the next WARN may be written (none yet: now), and the events not warned about.
     state: Mutex<(Option<Instant>, u64)>,
 }
 
-impl RejectionWarnings {
-    fn warn(&self, rejection: &Rejection) {
+impl RateLimitedWarning {
+    /// `Some(events not warned about since the last WARN)` when this one is to be warned
+    /// about; else `None`, and it is counted.
+    pub(crate) fn check(&self) -> Option<u64> {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         let (next, suppressed) = &mut *state;
         let now = Instant::now();
         if next.is_some_and(|next| now < next) {
             *suppressed += 1;
-            return;
+            return None;
         }
         *next = Some(now + WARN_INTERVAL);
-        let earlier = std::mem::take(suppressed);
-        drop(state);
+        Some(std::mem::take(suppressed))
+    }
+}
+
+/// The rejection WARN, rate-limited; one per layer.
+#[derive(Debug, Default)]
+pub(crate) struct RejectionWarnings(RateLimitedWarning);
+
+impl RejectionWarnings {
+    fn warn(&self, rejection: &Rejection) {
+        let Some(earlier) = self.0.check() else { return };
         tracing::warn!(
             target: REJECTION_TARGET,
             status = rejection.status().as_u16(),
@@ -159,10 +170,10 @@ mod tests {
         for _ in 0..5 {
             warnings.warn(&rejection);
         }
-        assert_eq!(warnings.state.lock().unwrap().1, 4);
+        assert_eq!(warnings.0.state.lock().unwrap().1, 4);
         // The next interval starts: the next rejection is warned about, with the count.
-        warnings.state.lock().unwrap().0 = Some(Instant::now());
-        warnings.warn(&rejection);
-        assert_eq!(warnings.state.lock().unwrap().1, 0);
+        warnings.0.state.lock().unwrap().0 = Some(Instant::now());
+        assert_eq!(warnings.0.check(), Some(4));
+        assert_eq!(warnings.0.state.lock().unwrap().1, 0);
     }
 }

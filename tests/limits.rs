@@ -49,7 +49,7 @@ use limits_support::{
     PeakMemory, RawH2, assert_closed, connect, data_kib, h2_client, millis_since, ms,
     open_file_limits, rss_kib, until_closed,
 };
-use server_support::handlers::{Recorder, signed};
+use server_support::handlers::{Recorder, Slow, signed};
 use server_support::{RawResponse, SECRET, TestServer, exchange, pairs, send, websocket_headers};
 
 /// A limit long enough never to be what closes a connection in a test about another one.
@@ -467,7 +467,7 @@ async fn then_log(events: &Events, event: &'static str) {
 }
 
 #[tokio::test]
-async fn past_the_connection_cap_a_request_waits_until_a_connection_closes() {
+async fn at_the_cap_the_connection_idle_longest_gives_way_to_a_new_one() {
     let server = TestServer::start(
         signed(Recorder::default())
             .with_max_connections(4)
@@ -480,17 +480,45 @@ async fn past_the_connection_cap_a_request_waits_until_a_connection_closes() {
         let mut stream = connect(server.address).await;
         assert_eq!(keep_alive_get(&mut stream).await.status, 200);
         held.push(stream);
+        sleep(ms(20)).await;
     }
+    // The first is used again: the second is now the one idle longest.
+    assert_eq!(keep_alive_get(&mut held[0]).await.status, 200);
+
+    assert_eq!(deliver(&server, "fifth").await.status, 200);
+    let received = assert_closed(&mut held[1], "the connection idle longest").await;
+    assert!(received.is_empty(), "it was closed between requests: {received:?}");
+    for index in [0, 2, 3] {
+        assert_eq!(keep_alive_get(&mut held[index]).await.status, 200, "connection {index}");
+    }
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn at_the_cap_a_connection_with_a_request_in_flight_is_never_closed_and_a_new_one_waits() {
+    let slow = Slow::default();
+    let server = TestServer::start(
+        signed(slow.clone())
+            .with_max_connections(1)
+            .with_header_read_timeout(NEVER)
+            .with_idle_timeout(NEVER),
+    )
+    .await;
+    let started =
+        Signer::new(SECRET).request("/webhook", "room.started", &json!({ "room_name": "slow" }));
+    let in_flight = tokio::spawn(send(server.address, started));
+    timeout(CLOSE_BOUND, slow.entered.notified()).await.expect("the handler is entered");
 
     let events = Events::default();
-    let fifth = waiting_request(&server, &events);
-    then_log(&events, "one of the four closed").await;
-    drop(held.pop());
+    let waiting = waiting_request(&server, &events);
+    then_log(&events, "the handler was released").await;
+    slow.release.notify_one();
 
-    let response = timeout(CLOSE_BOUND, fifth).await.expect("answered within the bound").unwrap();
+    let response = timeout(CLOSE_BOUND, in_flight).await.expect("answered").unwrap();
+    assert_eq!(response.status, 200, "the request in flight was answered, not cut");
+    let response = timeout(CLOSE_BOUND, waiting).await.expect("answered").unwrap();
     assert_eq!(response.status, 200);
-    assert_eq!(*events.lock().unwrap(), ["one of the four closed", "answered"]);
-    drop(held);
+    assert_eq!(*events.lock().unwrap(), ["the handler was released", "answered"]);
     server.stop().await.unwrap();
 }
 

@@ -78,6 +78,7 @@
 //! returns; whatever still runs is abandoned.
 
 mod config;
+mod connections;
 mod handler;
 mod routes;
 mod serve;

@@ -1,4 +1,4 @@
-//! Serving: binding, accepting up to the connection cap, every connection bounded in time
+//! Serving: binding, accepting under the connection cap, every connection bounded in time
 //! whatever its client sends, and the bounded graceful shutdown.
 
 use std::convert::Infallible;
@@ -17,18 +17,24 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, watch};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower_service::Service;
 
 use super::config::{Limits, ServerError, WebhookServer};
+use super::connections::{ConnectionTable, Listed, OpenConnection};
 use super::handler::WebhookHandler;
 use super::routes::{ConnectionPermit, TARGET, ok};
 
 /// How long a connection closed for idling may take to finish closing (an HTTP/2 `GOAWAY`
 /// to a peer that does not read) before it is dropped.
 const CLOSE_GRACE: Duration = Duration::from_secs(5);
+
+/// The most requests one HTTP/2 connection may have in flight (hyper's default is 200). With
+/// the connection cap and the layer's minimum body rate, it bounds what streams whose bodies
+/// never finish can hold.
+const MAX_CONCURRENT_STREAMS: u32 = 64;
 
 impl<H: WebhookHandler> WebhookServer<H> {
     /// Binds the configured host and port and serves until SIGINT (Ctrl-C) or SIGTERM; then
@@ -137,8 +143,9 @@ impl<H: WebhookHandler> WebhookServer<H> {
     }
 }
 
-/// Accepts connections for as long as it is polled, each under a permit of the connection
-/// cap, and serves each in a task of `connections`.
+/// Accepts connections for as long as it is polled, each under a place of the connection cap
+/// (at the cap, the connection idle longest gives way), and serves each in a task of
+/// `connections`.
 async fn accept(
     listener: &TcpListener,
     router: &Router,
@@ -146,7 +153,7 @@ async fn accept(
     connections: &TaskTracker,
     (stop, abort): (&CancellationToken, &CancellationToken),
 ) {
-    let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let table = ConnectionTable::new(limits.max_connections);
     let mut builder = Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -158,11 +165,9 @@ async fn accept(
         .timer(TokioTimer::new())
         .keep_alive_interval(limits.idle_timeout)
         .keep_alive_timeout(limits.idle_timeout)
+        .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
         .max_header_list_size(u32::try_from(limits.max_header_size).unwrap_or(u32::MAX));
     loop {
-        let Ok(permit) = permits.clone().acquire_owned().await else {
-            return;
-        };
         let stream = match listener.accept().await {
             Ok((stream, _)) => stream,
             Err(error) => {
@@ -172,18 +177,19 @@ async fn accept(
                 continue;
             }
         };
+        let permit = table.make_room().await;
         let _ = stream.set_nodelay(true);
-        let in_flight = Arc::new(watch::Sender::new(0_usize));
+        let listed = table.list();
         let service = Tracked {
             router: router.clone(),
-            in_flight: in_flight.clone(),
+            connection: listed.connection.clone(),
             permit: ConnectionPermit(Arc::new(permit)),
         };
         let connection = builder
             .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service))
             .into_owned();
         let (stop, abort) = (stop.clone(), abort.clone());
-        connections.spawn(watch_over(connection, in_flight, limits, stop, abort));
+        connections.spawn(serve_connection(connection, listed, limits, stop, abort));
     }
 }
 
@@ -195,24 +201,32 @@ type Connection = hyper_util::server::conn::auto::UpgradeableConnection<
 >;
 
 /// Serves one connection, and closes it when the first request head has not come within the
-/// header read timeout, when no request has been in flight for the idle timeout, or when the
-/// server stops.
-async fn watch_over(
+/// header read timeout, when no request has been in flight for the idle timeout, when it is
+/// idle and asked to give way to a new connection at the cap, or when the server stops.
+async fn serve_connection(
     connection: Connection,
-    in_flight: Arc<watch::Sender<usize>>,
+    listed: Listed,
     limits: Limits,
     stop: CancellationToken,
     abort: CancellationToken,
 ) {
     let mut connection = pin!(connection);
-    let mut activity = in_flight.subscribe();
+    let open = &listed.connection;
+    let mut activity = open.activity.subscribe();
     // Before the first request the connection is idle too: whichever limit comes first.
     let mut patience = limits.header_read_timeout.min(limits.idle_timeout);
     let stopping = loop {
-        let idle = *activity.borrow_and_update() == 0;
+        let idle = activity.borrow_and_update().in_flight == 0;
         tokio::select! {
-            result = connection.as_mut() => return ended(result),
+            biased;
+            result = connection.as_mut() => return log_end(result),
             _ = activity.changed() => patience = limits.idle_timeout,
+            // Requests start only while this task polls the connection: idle here is idle
+            // when it is dropped, so no request in flight is ever cut.
+            () = open.give_way.notified(), if idle => if open.is_idle() {
+                listed.table().gave_way();
+                return;
+            },
             () = tokio::time::sleep(patience), if idle => break false,
             () = stop.cancelled() => break true,
         }
@@ -220,13 +234,13 @@ async fn watch_over(
     connection.as_mut().graceful_shutdown();
     let closing = if stopping { Duration::MAX } else { CLOSE_GRACE };
     tokio::select! {
-        result = connection => ended(result),
+        result = connection => log_end(result),
         () = tokio::time::sleep(closing) => {}
         () = abort.cancelled() => {}
     }
 }
 
-fn ended(result: Result<(), Box<dyn std::error::Error + Send + Sync>>) {
+fn log_end(result: Result<(), Box<dyn std::error::Error + Send + Sync>>) {
     if let Err(error) = result {
         tracing::debug!(target: TARGET, %error, "connection ended with an error");
     }
@@ -237,7 +251,7 @@ fn ended(result: Result<(), Box<dyn std::error::Error + Send + Sync>>) {
 #[derive(Clone)]
 struct Tracked {
     router: Router,
-    in_flight: Arc<watch::Sender<usize>>,
+    connection: Arc<OpenConnection>,
     permit: ConnectionPermit,
 }
 
@@ -256,7 +270,7 @@ where
 
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
         request.extensions_mut().insert(self.permit.clone());
-        let answering = Answering::new(&self.in_flight);
+        let answering = Answering::new(&self.connection);
         let answered = self.router.call(request.map(Body::new));
         Box::pin(async move {
             let _answering = answering;
@@ -266,18 +280,23 @@ where
 }
 
 /// A request being answered; it stops counting when dropped, answered or not.
-struct Answering(Arc<watch::Sender<usize>>);
+struct Answering(Arc<OpenConnection>);
 
 impl Answering {
-    fn new(in_flight: &Arc<watch::Sender<usize>>) -> Self {
-        in_flight.send_modify(|count| *count += 1);
-        Self(in_flight.clone())
+    fn new(connection: &Arc<OpenConnection>) -> Self {
+        connection.activity.send_modify(|activity| activity.in_flight += 1);
+        Self(connection.clone())
     }
 }
 
 impl Drop for Answering {
     fn drop(&mut self) {
-        self.0.send_modify(|count| *count -= 1);
+        self.0.activity.send_modify(|activity| {
+            activity.in_flight -= 1;
+            if activity.in_flight == 0 {
+                activity.idle_since = Instant::now();
+            }
+        });
     }
 }
 

@@ -1,14 +1,20 @@
-//! The request body, read up to a limit and hashed as it streams in.
+//! The request body: read up to a limit and hashed as it streams in, within the body deadline
+//! and the minimum rate, in a bounded number of pieces; and what is left of a refused body,
+//! drained while that stays cheap, so that the connection can serve the next request.
 
+use std::future::{Future, poll_fn};
 use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::{Buf, Bytes};
-use http_body::Body;
-use http_body_util::{BodyExt, LengthLimitError};
+use http_body::{Body, Frame};
+use http_body_util::LengthLimitError;
 use sha2::{Digest, Sha256};
+use tokio::time::{Instant, Sleep, sleep_until};
 
 use super::layer::BoxError;
-use crate::rejection::{BodyReadFailed, PayloadTooLarge, SignatureRejection};
+use crate::rejection::{BodyReadFailed, BodyTimeout, PayloadTooLarge, SignatureRejection};
 
 /// How much of a chunk is hashed, then copied, at a time.
 const HASH_PIECE: usize = 16 * 1024;
@@ -19,9 +25,141 @@ const FIRST_RESERVATION: usize = 64 * 1024;
 
 /// How many times its capacity the buffer grows to at most once more than
 /// [`FIRST_RESERVATION`] has arrived: memory stays within 16 times the bytes received, and a
-/// body of up to 1 MiB moves once, 64 KiB (measured at 1 MiB: 0.90–0.93× one SHA-256 pass of
-/// added CPU; growing 4 times at a time moved it twice and measured 1.58×).
+/// body of up to 1 MiB moves once, 64 KiB (growing 4 times at a time moved it twice; see
+/// BENCHMARKS.md for what each costs).
 const GROWTH: usize = 16;
+
+/// A body may come in this many frames whatever their size, and one more for every
+/// [`BYTES_PER_FRAME`] bytes. Each frame costs about as much as a kilobyte of hashing, so a
+/// body in one-byte chunks is refused after a few milliseconds of work, while a body in
+/// 536-byte TCP segments (the smallest any network sends) always passes.
+const FREE_FRAMES: u64 = 1024;
+
+/// See [`FREE_FRAMES`].
+const BYTES_PER_FRAME: u64 = 256;
+
+/// The most of a refused body that is read and thrown away so that the client can finish
+/// writing it and read the answer on a connection it may reuse: 4 MiB in at most
+/// [`FREE_FRAMES`] frames, within the body deadline. Past any of these the connection is
+/// closed instead (HTTP/2: the stream is reset).
+pub(super) const DRAIN_LIMIT: u64 = 4 * 1024 * 1024;
+
+/// How fast a body must arrive: all of it within `timeout`, and, after `grace`, on average at
+/// least `min_rate` bytes a second (0: no minimum), both from the first time the body makes
+/// the layer wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct BodyPace {
+    pub(crate) timeout: Duration,
+    pub(crate) min_rate: u64,
+    pub(crate) grace: Duration,
+}
+
+/// Why a body stopped before its end.
+#[derive(Debug)]
+enum Stopped {
+    /// Past the body deadline or below the minimum rate.
+    Late { below_min_rate: bool },
+    /// More frames than its bytes allow.
+    Fragmented,
+    /// The body stream failed.
+    Broken(BoxError),
+}
+
+/// The request body as it arrives: each frame within the deadline, and counted.
+pub(super) struct IncomingBody<'b, B> {
+    body: Pin<&'b mut B>,
+    pace: BodyPace,
+    /// Since when the body has made the layer wait; a body already in memory needs no clock.
+    started: Option<Instant>,
+    /// The timer, made the first time the body makes the layer wait, then moved.
+    timer: Option<Pin<Box<Sleep>>>,
+    frames: u64,
+    bytes: u64,
+}
+
+impl<'b, B> IncomingBody<'b, B>
+where
+    B: Body,
+    B::Error: Into<BoxError>,
+{
+    pub(super) fn new(body: Pin<&'b mut B>, pace: BodyPace) -> Self {
+        Self { body, pace, started: None, timer: None, frames: 0, bytes: 0 }
+    }
+
+    /// Whether the body has been read to its end.
+    pub(super) fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    /// The next data frame, `None` at the end of the body.
+    async fn next(&mut self) -> Result<Option<B::Data>, Stopped> {
+        loop {
+            let frame = poll_fn(|cx| self.poll_frame(cx)).await?;
+            self.frames += 1;
+            let Some(frame) = frame else { return Ok(None) };
+            if let Ok(data) = frame.into_data() {
+                self.bytes += data.remaining() as u64;
+                if self.frames > FREE_FRAMES + self.bytes / BYTES_PER_FRAME {
+                    return Err(Stopped::Fragmented);
+                }
+                return Ok(Some(data));
+            }
+        }
+    }
+
+    fn poll_frame(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Option<Frame<B::Data>>, Stopped>> {
+        if let Poll::Ready(frame) = self.body.as_mut().poll_frame(cx) {
+            return Poll::Ready(frame.transpose().map_err(|error| Stopped::Broken(error.into())));
+        }
+        let (deadline, below_min_rate) = self.deadline();
+        let timer = match &mut self.timer {
+            Some(timer) => {
+                if timer.deadline() != deadline {
+                    timer.as_mut().reset(deadline);
+                }
+                timer
+            }
+            None => self.timer.insert(Box::pin(sleep_until(deadline))),
+        };
+        timer.as_mut().poll(cx).map(|()| Err(Stopped::Late { below_min_rate }))
+    }
+
+    /// When the body must have arrived, as far as it has come, and whether that is the
+    /// minimum rate's deadline (else the timeout's).
+    fn deadline(&mut self) -> (Instant, bool) {
+        let started = *self.started.get_or_insert_with(Instant::now);
+        let after = |wait: Duration| started.checked_add(wait).unwrap_or_else(far_future);
+        let timeout = after(self.pace.timeout);
+        if self.pace.min_rate == 0 {
+            return (timeout, false);
+        }
+        let earned = Duration::try_from_secs_f64(self.bytes as f64 / self.pace.min_rate as f64)
+            .unwrap_or(Duration::MAX);
+        let by_rate = after(self.pace.grace.saturating_add(earned));
+        if by_rate < timeout { (by_rate, true) } else { (timeout, false) }
+    }
+
+    /// Reads and throws away what is left of a refused body, while that stays cheap (see
+    /// [`DRAIN_LIMIT`]); whether the body was read to its end.
+    pub(super) async fn drain(&mut self) -> bool {
+        while self.bytes <= DRAIN_LIMIT && self.frames <= FREE_FRAMES {
+            match self.next().await {
+                Ok(Some(_)) => {}
+                Ok(None) => return true,
+                Err(_) => return false,
+            }
+        }
+        false
+    }
+}
+
+/// A moment no deadline reaches (about 30 years on).
+fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(86_400 * 365 * 30)
+}
 
 /// One body being read: its hash so far and its bytes.
 ///
@@ -51,24 +189,23 @@ impl BodyReader {
         }
     }
 
-    /// How many bytes have been read.
-    pub(super) fn bytes_read(&self) -> usize {
-        self.read
-    }
-
-    /// Reads `body` to its end; fails when it passes the limit or breaks.
-    pub(super) async fn read<B>(&mut self, mut body: Pin<&mut B>) -> Result<(), SignatureRejection>
+    /// Reads `body` to its end; fails when it passes the limit, breaks, comes too late or
+    /// too slowly, or in too many pieces.
+    pub(super) async fn read<B>(
+        &mut self,
+        body: &mut IncomingBody<'_, B>,
+    ) -> Result<(), SignatureRejection>
     where
         B: Body,
         B::Error: Into<BoxError>,
     {
-        while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|error| read_failed(error.into()))?;
-            if let Ok(data) = frame.into_data() {
-                self.push(data)?;
+        loop {
+            match body.next().await {
+                Ok(Some(data)) => self.push(data)?,
+                Ok(None) => return Ok(()),
+                Err(stopped) => return Err(stopped.into()),
             }
         }
-        Ok(())
     }
 
     fn push(&mut self, mut data: impl Buf) -> Result<(), SignatureRejection> {
@@ -125,6 +262,21 @@ impl BodyReader {
     }
 }
 
+impl From<Stopped> for SignatureRejection {
+    fn from(stopped: Stopped) -> Self {
+        match stopped {
+            Stopped::Late { below_min_rate: true } => {
+                BodyTimeout::with_detail("body arrived below the minimum rate").into()
+            }
+            Stopped::Late { below_min_rate: false } => BodyTimeout::new().into(),
+            Stopped::Fragmented => {
+                BodyReadFailed::with_detail("body arrived in too many pieces").into()
+            }
+            Stopped::Broken(error) => read_failed(error),
+        }
+    }
+}
+
 /// The rejection for a body that failed: 413 when an outer body limit cut it off (as for a
 /// declared length over the limit), else 400.
 fn read_failed(error: BoxError) -> SignatureRejection {
@@ -140,6 +292,8 @@ fn read_failed(error: BoxError) -> SignatureRejection {
 
 #[cfg(test)]
 mod tests {
+    use http_body_util::channel::Channel;
+
     use super::*;
 
     fn read(declared: Option<u64>, chunks: &[&[u8]]) -> (BodyReader, Result<(), String>) {
@@ -200,6 +354,96 @@ mod tests {
         assert_eq!(result, Ok(()));
         let (_, result) = read(None, &[&[0; 60], &[0; 41]]);
         assert_eq!(result, Err("payload too large".to_owned()));
+    }
+
+    const PACE: BodyPace =
+        BodyPace { timeout: Duration::from_secs(30), min_rate: 500, grace: Duration::from_secs(5) };
+
+    /// A body whose `chunks` are sent one every `every`, in the background.
+    fn sent(chunks: Vec<Vec<u8>>, every: Duration) -> Channel<Bytes, BoxError> {
+        let (mut sender, body) = Channel::new(1);
+        tokio::spawn(async move {
+            for chunk in chunks {
+                if sender.send_data(chunk.into()).await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(every).await;
+            }
+        });
+        body
+    }
+
+    /// Reads `body` with `pace` and a 1 MiB limit: the result, the seconds it took on the
+    /// paused clock, and the frames read.
+    async fn read_paced(
+        body: Channel<Bytes, BoxError>,
+        pace: BodyPace,
+    ) -> (Result<(), String>, u64, u64) {
+        let started = Instant::now();
+        let mut body = std::pin::pin!(body);
+        let mut incoming = IncomingBody::new(body.as_mut(), pace);
+        let result = BodyReader::new(None, 1 << 20).read(&mut incoming).await;
+        let result = result.map_err(|rejection| rejection.to_string());
+        (result, started.elapsed().as_secs(), incoming.frames)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_body_trickling_below_the_minimum_rate_is_cut_off_after_the_grace() {
+        let trickle = sent(vec![b"x".to_vec(); 100], Duration::from_secs(1));
+        let (result, seconds, _) = read_paced(trickle, PACE).await;
+        assert_eq!(
+            result,
+            Err("request body timed out: body arrived below the minimum rate".into())
+        );
+        assert_eq!(seconds, 5);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_body_at_the_minimum_rate_is_cut_off_by_the_body_timeout() {
+        let steady = sent(vec![vec![b'x'; 600]; 100], Duration::from_secs(1));
+        let (result, seconds, _) = read_paced(steady, PACE).await;
+        assert_eq!(result, Err("request body timed out".into()));
+        assert_eq!(seconds, 30);
+        let unpaced = BodyPace { min_rate: 0, ..PACE };
+        let trickle = sent(vec![b"x".to_vec(); 100], Duration::from_secs(1));
+        assert_eq!(read_paced(trickle, unpaced).await.1, 30, "no minimum rate: the timeout");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_body_that_pauses_within_what_it_has_earned_arrives() {
+        // 64 KiB earns 131 s at 500 B/s: pauses of 8 s after it are no reason to cut it off.
+        let mut chunks = vec![vec![b'x'; 64 * 1024]];
+        chunks.extend(vec![vec![b'y'; 10]; 2]);
+        let (result, seconds, _) = read_paced(sent(chunks, Duration::from_secs(8)), PACE).await;
+        assert_eq!((result, seconds), (Ok(()), 24));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_body_in_one_byte_chunks_is_refused_after_about_a_thousand_of_them() {
+        let crumbs = sent(vec![b"x".to_vec(); 5_000], Duration::ZERO);
+        let (result, _, frames) = read_paced(crumbs, PACE).await;
+        assert_eq!(
+            result,
+            Err("failed to read request body: body arrived in too many pieces".into())
+        );
+        assert!((FREE_FRAMES..FREE_FRAMES + 10).contains(&frames), "{frames}");
+        // A megabyte in the smallest TCP segments any network sends is no reason to refuse.
+        let segments = sent(vec![vec![b'x'; 536]; (1 << 20) / 536], Duration::ZERO);
+        assert_eq!(read_paced(segments, PACE).await.0, Ok(()));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_refused_body_is_drained_only_while_it_is_cheap() {
+        let drained = |chunks: Vec<Vec<u8>>| async move {
+            let mut body = std::pin::pin!(sent(chunks, Duration::ZERO));
+            IncomingBody::new(body.as_mut(), PACE).drain().await
+        };
+        assert!(drained(vec![vec![b'x'; 64 * 1024]; 64]).await, "4 MiB in 64 frames");
+        assert!(!drained(vec![vec![b'x'; 64 * 1024]; 65]).await, "over 4 MiB");
+        assert!(drained(vec![vec![b'x'; 1024]; 1000]).await, "1,000 frames");
+        assert!(!drained(vec![vec![b'x'; 1024]; 1100]).await, "1,100 frames");
+        let mut stalled = std::pin::pin!(sent(vec![b"x".to_vec(); 100], Duration::from_secs(1)));
+        assert!(!IncomingBody::new(stalled.as_mut(), PACE).drain().await, "below the minimum rate");
     }
 
     #[tokio::test]

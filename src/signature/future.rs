@@ -2,34 +2,27 @@
 //! request, from its head to the answer.
 
 use std::fmt;
-use std::future::{Future, poll_fn};
+use std::future::Future;
 use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
-use bytes::{Buf, Bytes};
+use bytes::Bytes;
 use http::header::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, EXPECT, TRANSFER_ENCODING};
 use http::request::Parts;
 use http::{HeaderMap, HeaderValue, Request, Response, Version};
 use http_body::Body;
-use http_body_util::{BodyExt, Either, Full};
-use tokio::time::{Instant, Sleep, sleep_until};
+use http_body_util::{Either, Full};
 use tower_service::Service;
 
-use super::body::BodyReader;
+use super::body::{BodyReader, DRAIN_LIMIT, IncomingBody};
 use super::layer::{BoxError, Config, ResponseBody};
 use super::verified::{PayloadSource, VerifiedClaims, VerifiedToken, VerifiedWebhook};
 use super::verify::single;
 use crate::rejection::{
-    BodyTimeout, EventRejection, PayloadTooLarge, Rejection, SignatureRejection, trace_rejection,
+    EventRejection, PayloadTooLarge, Rejection, SignatureRejection, trace_rejection,
 };
 use crate::telemetry::Observer;
-
-/// The most a refused body is read (and thrown away) so that the client can finish writing it
-/// and read the answer on a connection it may reuse: 4 MiB. A longer one closes the
-/// connection instead.
-pub(super) const DRAIN_LIMIT: u64 = 4 * 1024 * 1024;
 
 type BoxedResponse<R, E> =
     Pin<Box<dyn Future<Output = Result<Response<ResponseBody<R>>, E>> + Send>>;
@@ -103,25 +96,19 @@ where
     let mut body = pin!(body);
     let declared = content_length(&request.headers);
     let at_least = declared.unwrap_or(0).max(body.size_hint().lower());
-    let mut connection = Connection {
-        timeout: config.body_timeout,
-        deadline: None,
-        http1: request.version < Version::HTTP_2,
-        // A client waiting for `100 Continue` has sent no body: there is nothing to drain.
-        close: request.headers.contains_key(EXPECT) || at_least > DRAIN_LIMIT,
-        drained: 0,
-    };
+    let exact = declared.or(body.size_hint().exact());
+    let http1 = request.version < Version::HTTP_2;
+    // A client waiting for `100 Continue` has sent no body: there is nothing to drain.
+    let mut unread = request.headers.contains_key(EXPECT) || at_least > DRAIN_LIMIT;
+    let mut incoming = IncomingBody::new(body.as_mut(), config.body_pace);
     let limit = config.max_body_size;
     let outcome = match config.verifier.check_head(&request.headers) {
         Err(rejection) => Err(rejection),
         Ok((token, Some(value))) => verify_header_payload(token, value.as_bytes(), limit),
         Ok(_) if at_least > limit as u64 => Err(too_large("declared length is over the limit")),
         Ok((token, None)) => {
-            let declared = declared.or(body.size_hint().exact());
-            let mut reader = BodyReader::new(declared, limit);
-            let read = connection.before(reader.read(body.as_mut())).await;
-            connection.drained = reader.bytes_read() as u64;
-            match read.unwrap_or_else(|| Err(BodyTimeout::new().into())) {
+            let mut reader = BodyReader::new(exact, limit);
+            match reader.read(&mut incoming).await {
                 Ok(()) => {
                     let (payload, digest) = reader.finish();
                     let claims = token.check_digest(&digest).map_err(SignatureRejection::from);
@@ -129,16 +116,20 @@ where
                 }
                 // Over the limit: the rest is drained below, so that the answer is read.
                 Err(rejection @ SignatureRejection::PayloadTooLarge(_)) => Err(rejection),
-                // Broken, cut off or too slow: the connection goes.
+                // Broken, cut off, too slow or in too many pieces: the connection goes.
                 Err(rejection) => {
-                    connection.close = true;
+                    unread = true;
                     Err(rejection)
                 }
             }
         }
     };
-    connection.drain(body).await;
-    let mut answer = Answer { config, observer, connection };
+    // HTTP/2 resets the stream of a body left unread; HTTP/1 needs it drained or closed.
+    if http1 && !unread && !incoming.is_end_stream() {
+        unread = !incoming.drain().await;
+    }
+    let close = http1 && unread;
+    let mut answer = Answer { config, observer, close };
     match outcome {
         Err(rejection) => Ok(answer.refuse(rejection)),
         Ok((payload, source, claims)) => {
@@ -197,69 +188,12 @@ fn accept(
     Request::from_parts(request, Full::new(payload))
 }
 
-/// What the connection needs so that the next request on it is not lost.
-struct Connection {
-    /// How long the body may take, from the first time it makes the layer wait.
-    timeout: Duration,
-    /// When the body must have arrived, once it has made the layer wait.
-    deadline: Option<Instant>,
-    /// HTTP/1, where `Connection: close` gives a connection up; HTTP/2 resets the stream.
-    http1: bool,
-    /// The body will not be read to its end: the connection cannot be reused.
-    close: bool,
-    /// How much of the body has been read so far.
-    drained: u64,
-}
-
-impl Connection {
-    /// Reads and throws away what is left of the body, up to [`DRAIN_LIMIT`] in all and
-    /// within the deadline, so that the client can write it all and read the answer; when
-    /// that fails the connection will be closed.
-    async fn drain<B: Body>(&mut self, mut body: Pin<&mut B>) {
-        if !self.http1 || self.close || body.is_end_stream() {
-            return;
-        }
-        let mut drained = self.drained;
-        let drain = async {
-            while drained <= DRAIN_LIMIT {
-                match body.frame().await {
-                    None => return true,
-                    Some(Err(_)) => return false,
-                    Some(Ok(frame)) => {
-                        drained += frame.data_ref().map_or(0, |data| data.remaining() as u64);
-                    }
-                }
-            }
-            false
-        };
-        self.close = self.before(drain).await != Some(true);
-    }
-
-    /// The output of `future`, or `None` once the body deadline has passed. The deadline is
-    /// set to the body timeout from the first time the future has to wait, so a body already
-    /// in memory needs no clock and no timer.
-    async fn before<F: Future>(&mut self, future: F) -> Option<F::Output> {
-        let mut future = pin!(future);
-        let mut timer = None::<Pin<Box<Sleep>>>;
-        poll_fn(|cx| {
-            if let Poll::Ready(output) = future.as_mut().poll(cx) {
-                return Poll::Ready(Some(output));
-            }
-            let timer = timer.get_or_insert_with(|| {
-                let deadline = self.deadline.get_or_insert_with(|| Instant::now() + self.timeout);
-                Box::pin(sleep_until(*deadline))
-            });
-            timer.as_mut().poll(cx).map(|()| None)
-        })
-        .await
-    }
-}
-
 /// The answer, shaped by the configuration and observed.
 struct Answer {
     config: Arc<Config>,
     observer: Observer,
-    connection: Connection,
+    /// `Connection: close` goes with the answer: the HTTP/1 body was not read to its end.
+    close: bool,
 }
 
 impl Answer {
@@ -290,7 +224,7 @@ impl Answer {
     /// `Connection: close` on HTTP/1 when the body was not read to its end: the client will
     /// not write its next request on a connection the server is about to close.
     fn close_if_unread<T>(&self, mut response: Response<T>) -> Response<T> {
-        if self.connection.close && self.connection.http1 {
+        if self.close {
             response.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
         }
         response

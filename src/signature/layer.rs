@@ -10,6 +10,7 @@ use http_body::Body;
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Either};
 
+use super::body::BodyPace;
 use super::verify::SignatureVerifier;
 use crate::rejection::Rejection;
 use crate::secret::{ConfigError, SECRET_ENV_VAR, WebhookSecret};
@@ -20,6 +21,15 @@ pub const DEFAULT_MAX_BODY_SIZE: usize = 1024 * 1024;
 
 /// Default time the body has to arrive: 30 s.
 pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Default minimum body rate, in bytes a second: 500, Apache `mod_reqtimeout`'s `MinRate`.
+/// A MeshAgent delivery (100 B to 1 MiB, most in one packet) from the slowest mobile link
+/// arrives hundreds of times faster.
+pub const DEFAULT_MIN_BODY_RATE: u64 = 500;
+
+/// Default time before the minimum body rate applies: 5 s, enough for a few lost packets to
+/// be sent again.
+pub const DEFAULT_MIN_BODY_RATE_GRACE: Duration = Duration::from_secs(5);
 
 /// The error type of response bodies.
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -64,7 +74,7 @@ pub struct MeshagentSignatureLayer {
 pub(crate) struct Config {
     pub(crate) verifier: SignatureVerifier,
     pub(crate) max_body_size: usize,
-    pub(crate) body_timeout: Duration,
+    pub(crate) body_pace: BodyPace,
     pub(crate) respond: Option<Respond>,
     pub(crate) warnings: Arc<RejectionWarnings>,
 }
@@ -139,7 +149,11 @@ impl MeshagentSignatureLayer {
             config: Arc::new(Config {
                 verifier,
                 max_body_size: DEFAULT_MAX_BODY_SIZE,
-                body_timeout: DEFAULT_BODY_TIMEOUT,
+                body_pace: BodyPace {
+                    timeout: DEFAULT_BODY_TIMEOUT,
+                    min_rate: DEFAULT_MIN_BODY_RATE,
+                    grace: DEFAULT_MIN_BODY_RATE_GRACE,
+                },
                 respond: None,
                 warnings: Arc::default(),
             }),
@@ -158,7 +172,34 @@ impl MeshagentSignatureLayer {
     /// (default 30 s). A body still incomplete then is answered 408 and, on HTTP/1, the
     /// connection is closed: a client sending one byte a second cannot hold it.
     pub fn with_body_timeout(mut self, timeout: Duration) -> Self {
-        Arc::make_mut(&mut self.config).body_timeout = timeout;
+        Arc::make_mut(&mut self.config).body_pace.timeout = timeout;
+        self
+    }
+
+    /// The slowest a body may arrive, in the spirit of Apache `mod_reqtimeout`'s `MinRate`:
+    /// once it has made the layer wait for `grace`, it must have come at `bytes_per_second`
+    /// on average (defaults: 500 bytes a second after 5 s; 0 turns the minimum off). A body
+    /// that falls behind is answered 408 and, on HTTP/1, its connection is closed: one byte a
+    /// second holds a connection for `grace`, not for the whole
+    /// [body timeout](Self::with_body_timeout), which still bounds every body. MeshAgent's
+    /// tokens never expire, so this is what keeps a replayed delivery head from holding
+    /// connections.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// use meshagent_webhooks::MeshagentSignatureLayer;
+    ///
+    /// // Bodies must keep coming at 2 KB a second once they have taken 2 s.
+    /// let layer = MeshagentSignatureLayer::new("whsec_example")
+    ///     .with_min_body_rate(2_000, Duration::from_secs(2));
+    /// assert_eq!(layer.min_body_rate(), (2_000, Duration::from_secs(2)));
+    /// ```
+    pub fn with_min_body_rate(mut self, bytes_per_second: u64, grace: Duration) -> Self {
+        let pace = &mut Arc::make_mut(&mut self.config).body_pace;
+        (pace.min_rate, pace.grace) = (bytes_per_second, grace);
         self
     }
 
@@ -217,7 +258,12 @@ impl MeshagentSignatureLayer {
 
     /// The configured body timeout.
     pub fn body_timeout(&self) -> Duration {
-        self.config.body_timeout
+        self.config.body_pace.timeout
+    }
+
+    /// The configured minimum body rate (bytes a second, 0 for none) and its grace period.
+    pub fn min_body_rate(&self) -> (u64, Duration) {
+        (self.config.body_pace.min_rate, self.config.body_pace.grace)
     }
 }
 
@@ -252,7 +298,7 @@ impl fmt::Debug for Config {
         f.debug_struct("MeshagentSignatureLayer")
             .field("verifier", &self.verifier)
             .field("max_body_size", &self.max_body_size)
-            .field("body_timeout", &self.body_timeout)
+            .field("body_pace", &self.body_pace)
             .field("custom_rejection_response", &self.respond.is_some())
             .finish_non_exhaustive()
     }

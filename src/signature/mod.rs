@@ -14,7 +14,7 @@
 //! | 2 | Exactly one `Meshagent-Signature`; its value (surrounding whitespace ignored) starts with exactly `Bearer ` | 401 `missing signature: <what is wrong>` |
 //! | 3 | The token: three canonical unpadded base64url segments, `alg` `HS256` only, no `crit`, signed by a configured secret; `exp` in the future, `nbf`/`iat` not in the future (leeway configurable, default 0); no `aud`; `sub`/`jti`/`iss` strings; a string `sha256` claim | 401 `invalid jwt` |
 //! | 4 | The payload within the limit (default 1 MiB): a larger `Content-Length` or `Meshagent-Webhook` is refused before reading; a streamed body is cut off at the limit, or by an outer limit | 413 `payload too large` |
-//! | 5 | The body arrives within the body timeout (default 30 s) | 408 `request body timed out` |
+//! | 5 | The body arrives within the body timeout (default 30 s) and, after 5 s, at the minimum rate (default 500 bytes a second) | 408 `request body timed out` |
 //! | 6 | Lowercase hex SHA-256 of the raw payload bytes equals the `sha256` claim (constant time) | 401 `signature does not match payload` |
 //!
 //! Nothing is read from the body before the token has passed. On success the inner service
@@ -33,10 +33,15 @@
 //!
 //! An answer given before the body was read to its end must not cost the next delivery on a
 //! keep-alive connection. So on HTTP/1 the layer reads and throws away what is left of a
-//! refused body (up to 4 MiB in all, within the body timeout) before it answers, and the
-//! connection stays usable; when it cannot (a longer body, a timeout, a broken or cut-off
-//! body, a client waiting for `100 Continue`) the answer carries `Connection: close`. HTTP/2
-//! resets the stream instead. Memory follows the bytes that arrive: 64 KiB is reserved until
+//! refused body before it answers, while that stays cheap (up to 4 MiB in at most 1,024
+//! frames, within the body deadline), and the connection stays usable; when it cannot (a
+//! longer body, a body in tiny chunks, a timeout, a broken or cut-off body, a client waiting
+//! for `100 Continue`) the answer carries `Connection: close`. HTTP/2 resets the stream
+//! instead. A body that trickles in below the
+//! [minimum rate](MeshagentSignatureLayer::with_min_body_rate) is answered 408 within seconds,
+//! and one that comes in more than 1,024 frames plus one per 256 bytes is refused (400): a
+//! client cannot make the layer spend more than a few milliseconds on a body however it frames
+//! it. Memory follows the bytes that arrive: 64 KiB is reserved until
 //! more than that has come, whatever `Content-Length` says, then at most 16 times what has come.
 //!
 //! # Example: the default
@@ -98,7 +103,8 @@ pub(crate) mod verify;
 
 pub use future::ResponseFuture;
 pub use layer::{
-    DEFAULT_BODY_TIMEOUT, DEFAULT_MAX_BODY_SIZE, MeshagentSignatureLayer, ResponseBody,
+    DEFAULT_BODY_TIMEOUT, DEFAULT_MAX_BODY_SIZE, DEFAULT_MIN_BODY_RATE,
+    DEFAULT_MIN_BODY_RATE_GRACE, MeshagentSignatureLayer, ResponseBody,
 };
 pub use service::MeshagentSignature;
 pub use verified::{PayloadSource, VerifiedClaims, VerifiedWebhook};

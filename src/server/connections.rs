@@ -1,0 +1,195 @@
+//! The open connections, and who gives way at the connection cap: the one idle longest, as
+//! nginx closes its "reusable" connections when it runs out. A new connection never waits
+//! behind connections that are doing nothing.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, TryAcquireError, watch};
+use tokio::time::{Instant, timeout};
+
+use super::routes::TARGET;
+use crate::telemetry::RateLimitedWarning;
+
+/// How long the cap waits for the connection it asked to give way before it looks again.
+const GIVE_WAY_WAIT: Duration = Duration::from_millis(20);
+
+/// How often a cap full of busy connections is looked at again for one that has turned idle.
+const BUSY_RECHECK: Duration = Duration::from_millis(100);
+
+/// What a connection is doing: the requests being answered on it, and since when it has had
+/// none (accepted, or its last answer given).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Activity {
+    pub(super) in_flight: usize,
+    pub(super) idle_since: Instant,
+}
+
+/// One open connection as the table sees it.
+#[derive(Debug)]
+pub(super) struct OpenConnection {
+    /// Updated as requests start and end; the connection's own timers watch it too.
+    pub(super) activity: watch::Sender<Activity>,
+    /// Asks the connection to close if it is still idle.
+    pub(super) give_way: Notify,
+}
+
+impl OpenConnection {
+    pub(super) fn is_idle(&self) -> bool {
+        self.activity.borrow().in_flight == 0
+    }
+}
+
+/// The connection cap and the connections under it.
+#[derive(Debug)]
+pub(super) struct ConnectionTable {
+    permits: Arc<Semaphore>,
+    open: Mutex<HashMap<u64, Arc<OpenConnection>>>,
+    next_id: AtomicU64,
+    gave_way: RateLimitedWarning,
+    max_connections: usize,
+}
+
+/// A connection's place in the table, left when dropped.
+#[derive(Debug)]
+pub(super) struct Listed {
+    table: Arc<ConnectionTable>,
+    id: u64,
+    pub(super) connection: Arc<OpenConnection>,
+}
+
+impl Listed {
+    pub(super) fn table(&self) -> &ConnectionTable {
+        &self.table
+    }
+}
+
+impl Drop for Listed {
+    fn drop(&mut self) {
+        self.table.lock_open().remove(&self.id);
+    }
+}
+
+impl ConnectionTable {
+    pub(super) fn new(max_connections: usize) -> Arc<Self> {
+        Arc::new(Self {
+            permits: Arc::new(Semaphore::new(max_connections)),
+            open: Mutex::default(),
+            next_id: AtomicU64::new(0),
+            gave_way: RateLimitedWarning::default(),
+            max_connections,
+        })
+    }
+
+    fn lock_open(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<OpenConnection>>> {
+        self.open.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A place under the cap for a connection just accepted: a free one, else the one of the
+    /// connection idle longest, which is asked to close. While every connection has a request
+    /// in flight, it waits for one to end or turn idle.
+    pub(super) async fn make_room(&self) -> OwnedSemaphorePermit {
+        loop {
+            match self.permits.clone().try_acquire_owned() {
+                Ok(permit) => return permit,
+                Err(TryAcquireError::NoPermits) => {}
+                Err(TryAcquireError::Closed) => unreachable!("the semaphore is never closed"),
+            }
+            let wait = if self.ask_idlest_to_give_way() { GIVE_WAY_WAIT } else { BUSY_RECHECK };
+            if let Ok(Ok(permit)) = timeout(wait, self.permits.clone().acquire_owned()).await {
+                return permit;
+            }
+        }
+    }
+
+    /// Lists a connection that has just been given a place.
+    pub(super) fn list(self: &Arc<Self>) -> Listed {
+        let connection = Arc::new(OpenConnection {
+            activity: watch::Sender::new(Activity { in_flight: 0, idle_since: Instant::now() }),
+            give_way: Notify::new(),
+        });
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        self.lock_open().insert(id, connection.clone());
+        Listed { table: self.clone(), id, connection }
+    }
+
+    /// Asks the connection idle longest to close; whether there was one.
+    fn ask_idlest_to_give_way(&self) -> bool {
+        let open = self.lock_open();
+        let idlest = open
+            .values()
+            .filter_map(|connection| {
+                let activity = *connection.activity.borrow();
+                (activity.in_flight == 0).then_some((activity.idle_since, connection))
+            })
+            .min_by_key(|(idle_since, _)| *idle_since);
+        match idlest {
+            Some((_, connection)) => {
+                connection.give_way.notify_waiters();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Counts an idle connection closed to make room: a rate-limited WARN and, with the
+    /// `metrics` feature, `meshagent_webhooks_connections_closed_total{reason="idle_at_cap"}`.
+    pub(super) fn gave_way(&self) {
+        #[cfg(feature = "metrics")]
+        metrics::counter!("meshagent_webhooks_connections_closed_total", "reason" => "idle_at_cap")
+            .increment(1);
+        if let Some(earlier) = self.gave_way.check() {
+            tracing::warn!(
+                target: TARGET,
+                max_connections = self.max_connections,
+                earlier_closures = earlier,
+                "at the connection cap: closed the connection idle longest to take a new one"
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn busy(listed: &Listed) {
+        listed.connection.activity.send_modify(|activity| activity.in_flight += 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_connection_idle_longest_is_asked_to_give_way_and_a_busy_one_never() {
+        let table = ConnectionTable::new(3);
+        let mut places = Vec::new();
+        let mut listed = Vec::new();
+        for _ in 0..3 {
+            places.push(table.make_room().await);
+            listed.push(table.list());
+            tokio::time::advance(Duration::from_secs(1)).await;
+        }
+        busy(&listed[0]);
+        // The oldest is busy: the second is the one idle longest.
+        let asked = [&listed[1], &listed[2]].map(|listed| {
+            let connection = listed.connection.clone();
+            tokio::spawn(async move { connection.give_way.notified().await })
+        });
+        tokio::task::yield_now().await;
+        assert!(table.ask_idlest_to_give_way());
+        tokio::task::yield_now().await;
+        assert!(asked[0].is_finished() && !asked[1].is_finished());
+        asked[1].abort();
+
+        busy(&listed[1]);
+        busy(&listed[2]);
+        assert!(!table.ask_idlest_to_give_way(), "every connection is busy");
+        let mut room = std::pin::pin!(table.make_room());
+        assert!(futures_util::poll!(room.as_mut()).is_pending());
+        drop(places.pop());
+        drop(listed.pop());
+        tokio::time::advance(BUSY_RECHECK).await;
+        let _place = room.await;
+        assert_eq!(table.lock_open().len(), 2, "a dropped listing leaves the table");
+    }
+}
