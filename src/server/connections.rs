@@ -37,6 +37,13 @@ pub(super) struct OpenConnection {
 }
 
 impl OpenConnection {
+    pub(super) fn new() -> Arc<Self> {
+        Arc::new(Self {
+            activity: watch::Sender::new(Activity { in_flight: 0, idle_since: Instant::now() }),
+            give_way: Notify::new(),
+        })
+    }
+
     pub(super) fn is_idle(&self) -> bool {
         self.activity.borrow().in_flight == 0
     }
@@ -57,13 +64,6 @@ pub(super) struct ConnectionTable {
 pub(super) struct Listed {
     table: Arc<ConnectionTable>,
     id: u64,
-    pub(super) connection: Arc<OpenConnection>,
-}
-
-impl Listed {
-    pub(super) fn table(&self) -> &ConnectionTable {
-        &self.table
-    }
 }
 
 impl Drop for Listed {
@@ -104,15 +104,14 @@ impl ConnectionTable {
         }
     }
 
-    /// Lists a connection that has just been given a place.
-    pub(super) fn list(self: &Arc<Self>) -> Listed {
-        let connection = Arc::new(OpenConnection {
-            activity: watch::Sender::new(Activity { in_flight: 0, idle_since: Instant::now() }),
-            give_way: Notify::new(),
-        });
+    /// Lists a connection that has a place, once the server has read what it had sent (a
+    /// request head that came with the connection is in flight by then, so it cannot be taken
+    /// for idle): from now on it can be asked to give way.
+    pub(super) fn list(self: &Arc<Self>, connection: Arc<OpenConnection>) -> Listed {
+        connection.activity.send_modify(|activity| activity.idle_since = Instant::now());
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        self.lock_open().insert(id, connection.clone());
-        Listed { table: self.clone(), id, connection }
+        self.lock_open().insert(id, connection);
+        Listed { table: self.clone(), id }
     }
 
     /// Asks the connection idle longest to close; whether there was one.
@@ -155,24 +154,24 @@ impl ConnectionTable {
 mod tests {
     use super::*;
 
-    fn busy(listed: &Listed) {
-        listed.connection.activity.send_modify(|activity| activity.in_flight += 1);
+    fn busy(connection: &OpenConnection) {
+        connection.activity.send_modify(|activity| activity.in_flight += 1);
     }
 
     #[tokio::test(start_paused = true)]
     async fn the_connection_idle_longest_is_asked_to_give_way_and_a_busy_one_never() {
         let table = ConnectionTable::new(3);
-        let mut places = Vec::new();
-        let mut listed = Vec::new();
+        let (mut places, mut open, mut listed) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..3 {
             places.push(table.make_room().await);
-            listed.push(table.list());
+            open.push(OpenConnection::new());
+            listed.push(table.list(open.last().unwrap().clone()));
             tokio::time::advance(Duration::from_secs(1)).await;
         }
-        busy(&listed[0]);
+        busy(&open[0]);
         // The oldest is busy: the second is the one idle longest.
-        let asked = [&listed[1], &listed[2]].map(|listed| {
-            let connection = listed.connection.clone();
+        let asked = [&open[1], &open[2]].map(|connection| {
+            let connection = connection.clone();
             tokio::spawn(async move { connection.give_way.notified().await })
         });
         tokio::task::yield_now().await;
@@ -181,14 +180,13 @@ mod tests {
         assert!(asked[0].is_finished() && !asked[1].is_finished());
         asked[1].abort();
 
-        busy(&listed[1]);
-        busy(&listed[2]);
+        busy(&open[1]);
+        busy(&open[2]);
         assert!(!table.ask_idlest_to_give_way(), "every connection is busy");
         let mut room = std::pin::pin!(table.make_room());
         assert!(futures_util::poll!(room.as_mut()).is_pending());
         drop(places.pop());
         drop(listed.pop());
-        tokio::time::advance(BUSY_RECHECK).await;
         let _place = room.await;
         assert_eq!(table.lock_open().len(), 2, "a dropped listing leaves the table");
     }

@@ -2,7 +2,7 @@
 //! whatever its client sends, and the bounded graceful shutdown.
 
 use std::convert::Infallible;
-use std::future::Future;
+use std::future::{Future, poll_fn};
 use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -16,14 +16,14 @@ use axum::routing::get;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::service::TowerToHyperService;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower_service::Service;
 
 use super::config::{Limits, ServerError, WebhookServer};
-use super::connections::{ConnectionTable, Listed, OpenConnection};
+use super::connections::{ConnectionTable, OpenConnection};
 use super::handler::WebhookHandler;
 use super::routes::{ConnectionPermit, TARGET, ok};
 
@@ -51,14 +51,16 @@ impl<H: WebhookHandler> WebhookServer<H> {
         let _layer = self.check()?;
         let port = self.port.clone().map_err(|value| ServerError::InvalidPort { value })?;
         let address = format!("{}:{port}", self.host);
-        let listener = TcpListener::bind((self.host.as_str(), port))
-            .await
-            .map_err(|source| ServerError::Bind { address, source })?;
+        let listener =
+            bind(&self.host, port).await.map_err(|source| ServerError::Bind { address, source })?;
         self.serve_with_shutdown(listener, shutdown_signal()).await
     }
 
     /// Serves on a listener you bound, until SIGINT or SIGTERM, with the same graceful
-    /// shutdown as [`run`](Self::run). The configured host and port are not used.
+    /// shutdown as [`run`](Self::run). The configured host and port are not used. Give the
+    /// listener an accept queue of 1,024 as `run` does (`TcpSocket::listen(1024)`):
+    /// `TcpListener::bind`'s 128 overflows under a burst of connections, and the kernel then
+    /// drops new ones, deliveries among them, before the server sees them.
     ///
     /// # Errors
     ///
@@ -143,6 +145,27 @@ impl<H: WebhookHandler> WebhookServer<H> {
     }
 }
 
+/// How many connections the kernel may hold for the server to accept (`TcpListener::bind`
+/// holds 128): a burst of connections waits there while idle ones give way.
+const ACCEPT_QUEUE: u32 = 1024;
+
+/// Binds `host` (an IP address or a name) and `port` like `TcpListener::bind`, with an
+/// accept queue of [`ACCEPT_QUEUE`].
+async fn bind(host: &str, port: u16) -> std::io::Result<TcpListener> {
+    let mut last_error = None;
+    for address in tokio::net::lookup_host((host, port)).await? {
+        let socket = if address.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+        let listening = socket.set_reuseaddr(true).and_then(|()| socket.bind(address));
+        match listening.and_then(|()| socket.listen(ACCEPT_QUEUE)) {
+            Ok(listener) => return Ok(listener),
+            Err(error) => last_error = Some(error),
+        }
+    }
+    Err(last_error.unwrap_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, "the host resolves to no address")
+    }))
+}
+
 /// Accepts connections for as long as it is polled, each under a place of the connection cap
 /// (at the cap, the connection idle longest gives way), and serves each in a task of
 /// `connections`.
@@ -179,17 +202,18 @@ async fn accept(
         };
         let permit = table.make_room().await;
         let _ = stream.set_nodelay(true);
-        let listed = table.list();
+        let open = OpenConnection::new();
         let service = Tracked {
             router: router.clone(),
-            connection: listed.connection.clone(),
+            connection: open.clone(),
             permit: ConnectionPermit(Arc::new(permit)),
         };
         let connection = builder
             .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service))
             .into_owned();
         let (stop, abort) = (stop.clone(), abort.clone());
-        connections.spawn(serve_connection(connection, listed, limits, stop, abort));
+        let listing = (table.clone(), open);
+        connections.spawn(serve_connection(connection, listing, limits, stop, abort));
     }
 }
 
@@ -205,13 +229,16 @@ type Connection = hyper_util::server::conn::auto::UpgradeableConnection<
 /// idle and asked to give way to a new connection at the cap, or when the server stops.
 async fn serve_connection(
     connection: Connection,
-    listed: Listed,
+    (table, open): (Arc<ConnectionTable>, Arc<OpenConnection>),
     limits: Limits,
     stop: CancellationToken,
     abort: CancellationToken,
 ) {
     let mut connection = pin!(connection);
-    let open = &listed.connection;
+    if let Poll::Ready(result) = poll_fn(|cx| Poll::Ready(connection.as_mut().poll(cx))).await {
+        return log_end(result);
+    }
+    let listed = table.list(open.clone());
     let mut activity = open.activity.subscribe();
     // Before the first request the connection is idle too: whichever limit comes first.
     let mut patience = limits.header_read_timeout.min(limits.idle_timeout);
@@ -224,13 +251,15 @@ async fn serve_connection(
             // Requests start only while this task polls the connection: idle here is idle
             // when it is dropped, so no request in flight is ever cut.
             () = open.give_way.notified(), if idle => if open.is_idle() {
-                listed.table().gave_way();
+                table.gave_way();
                 return;
             },
             () = tokio::time::sleep(patience), if idle => break false,
             () = stop.cancelled() => break true,
         }
     };
+    // Closing: no longer a connection that could give way.
+    drop(listed);
     connection.as_mut().graceful_shutdown();
     let closing = if stopping { Duration::MAX } else { CLOSE_GRACE };
     tokio::select! {
@@ -260,9 +289,9 @@ where
     B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    type Response = Response;
+    type Response = Response<AnsweringBody>;
     type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         Poll::Ready(Ok(()))
@@ -273,9 +302,36 @@ where
         let answering = Answering::new(&self.connection);
         let answered = self.router.call(request.map(Body::new));
         Box::pin(async move {
-            let _answering = answering;
-            answered.await
+            let response = answered.await?;
+            Ok(response.map(|body| AnsweringBody { body, _answering: answering }))
         })
+    }
+}
+
+/// A response body that keeps its request counted until the connection has sent it (or
+/// dropped it): a connection writing an answer is not idle.
+struct AnsweringBody {
+    body: Body,
+    _answering: Answering,
+}
+
+impl http_body::Body for AnsweringBody {
+    type Data = bytes::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
     }
 }
 
