@@ -30,8 +30,9 @@ impl Delivery {
     }
 }
 
-/// A WARN for the first rejection, then at most one per [`WARN_INTERVAL`] with the number of
-/// rejections since the last one: a wrong secret is visible at the default level, and a flood
+/// A WARN for the first rejection, then at most one per [`WARN_INTERVAL`], whose
+/// `suppressed_since_last_warning` counts the rejections since the previous WARN that got no
+/// line of their own: a wrong secret is visible at the default level, and a flood
 /// of forged requests cannot flood the log. One per layer.
 #[derive(Debug, Default)]
 pub(crate) struct RejectionWarnings {
@@ -49,14 +50,14 @@ impl RejectionWarnings {
             return;
         }
         *next = Some(now + WARN_INTERVAL);
-        let earlier = std::mem::take(suppressed);
+        let suppressed_count = std::mem::take(suppressed);
         drop(state);
         tracing::warn!(
             target: REJECTION_TARGET,
             status = rejection.status().as_u16(),
             kind = rejection.kind(),
             reason = %rejection,
-            earlier_rejections = earlier,
+            suppressed_since_last_warning = suppressed_count,
             "rejected webhook request"
         );
     }
