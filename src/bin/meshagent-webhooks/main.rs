@@ -40,7 +40,7 @@ enum Command {
     /// Run a webhook server: each verified event is printed on stdout as one JSON line
     /// ({"event": ..., "data": ...}, participant tokens redacted, control and bidi characters
     /// escaped); rejections are logged on stderr (the first, then one line per 10 s with a
-    /// count). An event that cannot be printed (stdout closed) is answered 500.
+    /// count). An event that cannot be printed (stdout closed, or /dev/null) is answered 500.
     #[command(
         after_help = "Example:\n  meshagent-webhooks listen --port 8080 --path /webhook | jq .event"
     )]
