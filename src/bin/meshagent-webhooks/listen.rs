@@ -67,8 +67,16 @@ impl serde_json::ser::Formatter for TerminalSafe {
     {
         let mut start = 0;
         for (index, character) in fragment.char_indices() {
+            // All of them are in the Basic Multilingual Plane: one `\uXXXX` each.
             let unsafe_here = character.is_control()
-                || matches!(character, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+                || matches!(
+                    character,
+                    '\u{061c}'
+                        | '\u{200e}'
+                        | '\u{200f}'
+                        | '\u{2028}'..='\u{202e}'
+                        | '\u{2066}'..='\u{2069}'
+                );
             if unsafe_here {
                 writer.write_all(&fragment.as_bytes()[start..index])?;
                 write!(writer, "\\u{:04x}", u32::from(character))?;
