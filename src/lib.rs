@@ -1,4 +1,13 @@
-#![doc = include_str!("../README.md")]
+// The README is the crate's guide; its `WebhookServer` example needs the `server` feature
+// (docs.rs builds with every feature), so without it a short summary stands in.
+#![cfg_attr(feature = "server", doc = include_str!("../README.md"))]
+#![cfg_attr(
+    not(feature = "server"),
+    doc = "Receive MeshAgent webhooks safely in any axum or tower app: a signature-verifying \
+           tower layer ([`MeshagentSignatureLayer`]), a typed event extractor \
+           ([`MeshagentEvent`]) and a [`Signer`]. The full guide is this page built with the \
+           `server` feature, as on docs.rs."
+)]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]

@@ -150,9 +150,31 @@ impl Signer {
     /// assert_eq!(request.headers()["content-type"], "application/json");
     /// ```
     pub fn request(&self, uri: &str, event: &str, data: &Value) -> Request<Full<Bytes>> {
-        let body = Self::event_payload(event, data);
-        let signature = self.signature_header(body.as_bytes());
-        build_request(uri, body.into_bytes(), Some(signature))
+        self.payload_request(uri, Self::event_payload(event, data))
+    }
+
+    /// A signed request like [`request`](Self::request) for a payload written by hand, sent
+    /// byte for byte (integers beyond 64 bits, spacing and key order kept).
+    ///
+    /// # Panics
+    ///
+    /// When `uri` is not a valid URI.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use meshagent_webhooks::{SignatureVerifier, Signer};
+    ///
+    /// let payload = r#"{"event": "agent.count", "data": {"n": 18446744073709551616}}"#;
+    /// let request = Signer::new("whsec_example").payload_request("/webhook", payload);
+    /// let signature = request.headers()["meshagent-signature"].as_bytes();
+    /// let verifier = SignatureVerifier::new("whsec_example");
+    /// assert!(verifier.verify(Some(signature), payload.as_bytes()).is_ok());
+    /// ```
+    pub fn payload_request(&self, uri: &str, payload: impl Into<Vec<u8>>) -> Request<Full<Bytes>> {
+        let payload = payload.into();
+        let signature = self.signature_header(&payload);
+        build_request(uri, payload, Some(signature))
     }
 
     /// A request like [`request`](Self::request), broken as `forgery` says.
@@ -177,25 +199,47 @@ impl Signer {
         event: &str,
         data: &Value,
     ) -> Request<Full<Bytes>> {
-        let body = Self::event_payload(event, data);
-        let (body, signature) = match forgery {
+        self.forged_payload_request(forgery, uri, Self::event_payload(event, data))
+    }
+
+    /// A request like [`payload_request`](Self::payload_request), broken as `forgery` says
+    /// ([`Forgery::TamperedBody`] flips the case of the payload's third byte).
+    ///
+    /// # Panics
+    ///
+    /// When `uri` is not a valid URI.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use meshagent_webhooks::{Forgery, Signer};
+    ///
+    /// let payload = r#"{"event": "room.ended", "data": {"room_name": "r"}}"#;
+    /// let request = Signer::new("k").forged_payload_request(Forgery::TamperedBody, "/", payload);
+    /// assert!(request.headers().contains_key("meshagent-signature"));
+    /// ```
+    pub fn forged_payload_request(
+        &self,
+        forgery: Forgery,
+        uri: &str,
+        payload: impl Into<Vec<u8>>,
+    ) -> Request<Full<Bytes>> {
+        let mut payload = payload.into();
+        let signature = match forgery {
             Forgery::WrongSecret => {
-                let wrong = Signer::new(b"not the configured secret");
-                let signature = wrong.signature_header(body.as_bytes());
-                (body.into_bytes(), Some(signature))
+                Some(Signer::new(b"not the configured secret").signature_header(&payload))
             }
             Forgery::TamperedBody => {
-                let signature = self.signature_header(body.as_bytes());
-                let mut bytes = body.into_bytes();
-                // `"event"` always opens the payload: flip a letter of the key's quoted name.
-                if let Some(byte) = bytes.get_mut(2) {
+                let signature = self.signature_header(&payload);
+                // `"event"` opens MeshAgent's payloads: this flips a letter of the key's name.
+                if let Some(byte) = payload.get_mut(2) {
                     *byte ^= 0x20;
                 }
-                (bytes, Some(signature))
+                Some(signature)
             }
-            Forgery::MissingSignature => (body.into_bytes(), None),
+            Forgery::MissingSignature => None,
         };
-        build_request(uri, body, signature)
+        build_request(uri, payload, signature)
     }
 
     fn sign(&self, signing_input: &[u8]) -> String {

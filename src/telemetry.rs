@@ -30,9 +30,10 @@ impl Delivery {
     }
 }
 
-/// A WARN for the first of a kind of event, then at most one per [`WARN_INTERVAL`], telling
-/// how many were not warned about since the last one: a wrong secret, or a server at its
-/// connection cap, is visible at the default level, and a flood cannot flood the log.
+/// A WARN for the first of a kind of event, then at most one per [`WARN_INTERVAL`], whose
+/// `suppressed_since_last_warning` counts the events since the previous WARN that got no line
+/// of their own: a wrong secret, or a server at its connection cap, is visible at the default
+/// level, and a flood cannot flood the log.
 #[derive(Debug, Default)]
 pub(crate) struct RateLimitedWarning {
     /// When the next WARN may be written (none yet: now), and the events not warned about.
@@ -61,13 +62,13 @@ pub(crate) struct RejectionWarnings(RateLimitedWarning);
 
 impl RejectionWarnings {
     fn warn(&self, rejection: &Rejection) {
-        let Some(earlier) = self.0.check() else { return };
+        let Some(suppressed_count) = self.0.check() else { return };
         tracing::warn!(
             target: REJECTION_TARGET,
             status = rejection.status().as_u16(),
             kind = rejection.kind(),
             reason = %rejection,
-            earlier_rejections = earlier,
+            suppressed_since_last_warning = suppressed_count,
             "rejected webhook request"
         );
     }

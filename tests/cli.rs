@@ -79,8 +79,14 @@ fn read_all(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<Str
 
 /// Runs the binary to its end (at most [`PROCESS_TIMEOUT`]), with `stdin` as its input.
 fn run(secret: Option<&str>, args: &[&str], stdin: &[u8]) -> Output {
+    run_command(command(secret, args), stdin)
+}
+
+/// Runs `command` to its end (at most [`PROCESS_TIMEOUT`]), with `stdin` as its input.
+fn run_command(mut command: Command, stdin: &[u8]) -> Output {
+    let args: Vec<_> = command.get_args().map(|arg| arg.to_owned()).collect();
     let mut child = KillOnDrop(
-        command(secret, args)
+        command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -128,8 +134,25 @@ struct Listener {
 
 impl Listener {
     fn start() -> Self {
+        Self::start_with(command(Some(SECRET), &["listen", "--port", "0"]))
+    }
+
+    /// `listen --port 0` with its stdout closed, as `listen >&-` in a shell.
+    fn start_with_stdout_closed() -> Self {
+        let mut shell = Command::new("sh");
+        shell.args(["-c", r#"exec "$0" "$@" >&-"#, BIN, "listen", "--port", "0"]);
+        for (name, value) in command(Some(SECRET), &[]).get_envs() {
+            match value {
+                Some(value) => shell.env(name, value),
+                None => shell.env_remove(name),
+            };
+        }
+        Self::start_with(shell)
+    }
+
+    fn start_with(mut command: Command) -> Self {
         let mut child = KillOnDrop(
-            command(Some(SECRET), &["listen", "--port", "0"])
+            command
                 .stdin(Stdio::null())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
@@ -168,12 +191,13 @@ impl Listener {
         }
     }
 
-    /// The `rejected ...` lines written on stderr within the quiet period (the first awaited).
+    /// The layer's `rejected webhook request` warnings written on stderr within the quiet
+    /// period (the first awaited).
     fn rejection_lines(&self) -> Vec<String> {
         let mut rejected = Vec::new();
         let mut wait = LINE_TIMEOUT;
         while let Ok(line) = self.stderr.recv_timeout(wait) {
-            if line.starts_with("rejected ") {
+            if line.contains(" WARN ") && line.contains("rejected webhook request") {
                 rejected.push(line);
                 wait = QUIET_PERIOD;
             }
@@ -227,18 +251,71 @@ fn listen_prints_each_event_sent_as_one_json_line_with_the_call_token_redacted()
 }
 
 #[test]
-fn send_with_another_secret_exits_1_with_401_and_the_listener_logs_one_rejection() {
+fn send_with_another_secret_exits_1_with_401_and_the_listener_logs_one_rate_limited_warning() {
     let listener = Listener::start();
 
-    let sent = run(Some("whsec_not_the_listeners"), &["send", &listener.url, "room.started"], b"");
-    assert_eq!(sent.code(), 1, "{sent:?}");
-    assert_eq!(sent.stdout, "401 Unauthorized\ninvalid jwt\n");
+    for _ in 0..3 {
+        let sent =
+            run(Some("whsec_not_the_listeners"), &["send", &listener.url, "room.started"], b"");
+        assert_eq!(sent.code(), 1, "{sent:?}");
+        assert_eq!(sent.stdout, "401 Unauthorized\ninvalid jwt\n");
+    }
 
-    assert_eq!(
-        listener.rejection_lines(),
-        ["rejected 401 invalid_jwt: invalid jwt: signature was not made with a configured secret"]
-    );
+    // One line for three rejections: the next would come 10 s later, with the count.
+    let lines = listener.rejection_lines();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    let expected = "rejected webhook request status=401 kind=\"invalid_jwt\" reason=invalid jwt: \
+                    signature was not made with a configured secret \
+                    suppressed_since_last_warning=0";
+    assert!(lines[0].ends_with(expected), "{lines:?}");
     listener.no_more_events();
+}
+
+#[test]
+fn send_forge_sends_each_forgery_and_exits_0_when_the_endpoint_refuses_it() {
+    let listener = Listener::start();
+    let forgeries = [
+        ("wrong-secret", "invalid jwt"),
+        ("tampered-body", "signature does not match payload"),
+        ("missing-signature", "missing signature"),
+    ];
+    for (forgery, answer) in forgeries {
+        let args = ["send", "--forge", forgery, &listener.url, "room.started"];
+        let sent = run(Some(SECRET), &args, b"");
+        assert_eq!(
+            (sent.code(), sent.stdout.as_str()),
+            (0, &*format!("401 Unauthorized\n{answer}\n"))
+        );
+    }
+    listener.no_more_events();
+
+    // Accepted by a receiver without the secret check: that is the failure.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/webhook", port.local_addr().unwrap());
+    let answer = std::thread::spawn(move || answer_once(&port, "200 OK", "{}"));
+    let sent = run(Some(SECRET), &["send", "--forge", "wrong-secret", &url, "room.started"], b"");
+    answer.join().unwrap();
+    assert_eq!((sent.code(), sent.stdout.as_str()), (1, "200 OK\n{}\n"), "{sent:?}");
+}
+
+/// Accepts one connection on `listener`, reads the request head and answers `status`.
+fn answer_once(listener: &std::net::TcpListener, status: &str, body: &str) -> String {
+    let (stream, _) = listener.accept().unwrap();
+    let mut reader = BufReader::new(stream);
+    let mut head = String::new();
+    while reader.read_line(&mut head).unwrap() > 2 {}
+    let length = head
+        .lines()
+        .find_map(|line| {
+            line.to_ascii_lowercase().strip_prefix("content-length: ").map(str::to_owned)
+        })
+        .map_or(0, |length| length.trim().parse().unwrap());
+    let mut payload = vec![0; length];
+    reader.read_exact(&mut payload).unwrap();
+    let mut stream = reader.into_inner();
+    let response = format!("HTTP/1.1 {status}\r\ncontent-length: {}\r\n\r\n{body}", body.len());
+    stream.write_all(response.as_bytes()).unwrap();
+    String::from_utf8(payload).unwrap()
 }
 
 #[test]
@@ -296,12 +373,110 @@ fn send_to_an_https_url_is_refused_before_any_connection() {
 }
 
 #[test]
-fn send_to_a_port_nobody_listens_on_exits_1_naming_the_url() {
+fn send_to_a_port_nobody_listens_on_says_the_connection_was_refused() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let url = format!("http://127.0.0.1:{port}/webhook");
     let sent = run(Some(SECRET), &["send", &url, "room.started"], b"");
     assert_eq!(sent.code(), 1, "{sent:?}");
-    assert!(sent.stderr.starts_with(&format!("error: sending to {url} failed: ")), "{sent:?}");
+    assert_eq!(
+        sent.stderr,
+        format!(
+            "error: sending to {url} failed: connection refused: is the server running on \
+             127.0.0.1:{port}?\n"
+        )
+    );
+}
+
+#[test]
+fn send_to_a_host_that_does_not_resolve_names_the_dns_failure() {
+    let url = "http://no-such-host.invalid/webhook";
+    let sent = run(Some(SECRET), &["send", "--timeout", "25", url, "room.started"], b"");
+    assert_eq!(sent.code(), 1, "{sent:?}");
+    let expected = format!("error: sending to {url} failed: cannot resolve no-such-host.invalid: ");
+    assert!(sent.stderr.starts_with(&expected), "{sent:?}");
+}
+
+#[test]
+fn send_gives_up_after_its_timeout_on_a_server_that_never_answers() {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/webhook", silent.local_addr().unwrap());
+    let sent = run(Some(SECRET), &["send", "--timeout", "1", &url, "room.started"], b"");
+    assert_eq!(sent.code(), 1, "{sent:?}");
+    assert_eq!(
+        sent.stderr,
+        format!("error: sending to {url} failed: no answer within 1 s (--timeout)\n")
+    );
+}
+
+#[test]
+fn send_hints_at_the_scheme_and_at_the_webhook_path() {
+    let sent = run(Some(SECRET), &["send", "127.0.0.1:9/webhook", "room.started"], b"");
+    assert_eq!(
+        (sent.code(), sent.stderr.as_str()),
+        (
+            2,
+            "error: bad URL \"127.0.0.1:9/webhook\": add the scheme, as in http://127.0.0.1:9/webhook\n"
+        )
+    );
+
+    let listener = Listener::start();
+    let url = listener.url.replace("/webhook", "/hooks");
+    let sent = run(Some(SECRET), &["send", &url, "room.started"], b"");
+    assert_eq!((sent.code(), sent.stdout.as_str()), (1, "404 Not Found\n\n"), "{sent:?}");
+    assert_eq!(
+        sent.stderr,
+        "hint: nothing is served at /hooks: the listener's path is /webhook unless it was given \
+         another (listen --path)\n"
+    );
+}
+
+#[test]
+fn send_keeps_the_data_json_as_written_with_integers_beyond_64_bits() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/webhook", port.local_addr().unwrap());
+    let receiver = std::thread::spawn(move || answer_once(&port, "200 OK", "{}"));
+    let data = r#"{"n": 18446744073709551616, "f": 1.50}"#;
+    let sent = run(Some(SECRET), &["send", &url, "agent.count", data], b"");
+    assert_eq!(sent.code(), 0, "{sent:?}");
+    assert_eq!(
+        receiver.join().unwrap(),
+        r#"{"event": "agent.count", "data": {"n": 18446744073709551616, "f": 1.50}}"#
+    );
+}
+
+#[test]
+fn send_sign_and_verify_end_quietly_when_their_stdout_is_closed() {
+    let body = br#"{"event": "room.ended", "data": {"room_name": "standup-42"}}"#;
+    let signature = Signer::new(SECRET).signature_header(body);
+    let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/webhook", server.local_addr().unwrap());
+    let runs: [&[&str]; 3] = [
+        &["sign", "-"],
+        &["verify", "--signature", &signature, "-"],
+        &["send", &url, "room.ended"],
+    ];
+    for args in runs {
+        let mut child = KillOnDrop(
+            command(Some(SECRET), args)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("the binary starts"),
+        );
+        // The reader goes away before the child writes anything: it waits for its input, or
+        // for the answer below.
+        drop(child.0.stdout.take());
+        let stderr = read_all(child.0.stderr.take().unwrap());
+        let mut input = child.0.stdin.take().unwrap();
+        let _ = input.write_all(body);
+        drop(input);
+        if args[0] == "send" {
+            answer_once(&server, "200 OK", "{\"ok\": true}");
+        }
+        let status = child.0.wait().unwrap();
+        assert_eq!((status.code(), stderr.join().unwrap().as_str()), (Some(141), ""), "{args:?}");
+    }
 }
 
 #[test]
@@ -425,6 +600,7 @@ fn the_help_of_every_subcommand_shows_an_example() {
     let examples = [
         ("listen", "  meshagent-webhooks listen --port 8080 --path /webhook | jq .event\n"),
         ("send", "  meshagent-webhooks send http://127.0.0.1:8080/webhook room.started\n"),
+        ("send", "[DATA_JSON]"),
         ("sign", "  curl -H \"Meshagent-Signature: $(meshagent-webhooks sign body.json)\" \\\n"),
         ("verify", "  meshagent-webhooks verify --signature \"$(cat signature.txt)\" body.json\n"),
     ];
@@ -438,5 +614,106 @@ fn the_help_of_every_subcommand_shows_an_example() {
     assert_eq!(help.code(), 0, "{help:?}");
     for subcommand in ["listen", "send", "sign", "verify"] {
         assert!(help.stdout.contains(&format!("  meshagent-webhooks {subcommand} ")), "{help:?}");
+    }
+}
+
+#[test]
+fn listen_escapes_control_bidi_and_line_separator_characters() {
+    let listener = Listener::start();
+    let data = r#"{"k": "a\u2028b\u2029c\u0085d\u0007e\u200ff\u2066g", "\u202ekey": 1}"#;
+    let sent = run(Some(SECRET), &["send", &listener.url, "agent.\u{202e}txt", data], b"");
+    assert_eq!(sent.code(), 0, "{sent:?}");
+    assert_eq!(
+        listener.next_event(),
+        r#"{"event":"agent.\u202etxt","data":{"k":"a\u2028b\u2029c\u0085d\u0007e\u200ff\u2066g","\u202ekey":1}}"#
+    );
+}
+
+#[test]
+fn listen_with_its_stdout_closed_answers_500_so_the_sender_knows_the_event_was_not_taken() {
+    let listener = Listener::start_with_stdout_closed();
+    let sent = run(Some(SECRET), &["send", &listener.url, "room.started"], b"");
+    assert_eq!(
+        (sent.code(), sent.stdout.as_str()),
+        (1, "500 Internal Server Error\nwebhook handler failed\n"),
+        "{sent:?}"
+    );
+}
+
+#[test]
+fn listen_refuses_a_path_axum_cannot_route_without_panicking() {
+    for path in ["/:id", "/*", "/hooks/{id}", "webhook"] {
+        let output = run(Some(SECRET), &["listen", "--port", "0", "--path", path], b"");
+        assert_eq!(output.code(), 2, "{output:?}");
+        let expected = format!(
+            "error: invalid webhook path {path:?}: it must start with `/`, contain no `{{` or \
+             `}}`, and have no segment starting with `:` or `*`\n"
+        );
+        assert_eq!(output.stderr, expected);
+    }
+}
+
+#[test]
+fn listen_on_a_port_in_use_gives_the_os_reason() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let output = run(Some(SECRET), &["listen", "--port", &port], b"");
+    assert_eq!(output.code(), 2, "{output:?}");
+    let expected = format!("error: could not listen on 127.0.0.1:{port}: Address already in use");
+    assert!(output.stderr.starts_with(&expected), "{output:?}");
+}
+
+#[test]
+fn verify_accepts_a_delivery_signed_with_the_previous_secret_during_a_rotation() {
+    let body = br#"{"event": "room.ended", "data": {"room_name": "standup-42"}}"#;
+    let signature = Signer::new("whsec_previous").signature_header(body);
+    let mut verify = command(Some(SECRET), &["verify", "--signature", &signature, "-"]);
+    verify.env("MESHAGENT_WEBHOOK_PREVIOUS_SECRET", "whsec_previous");
+    let verified = run_command(verify, body);
+    let expected = format!(
+        "signature verified (with the previous secret): sha256 {}\nevent room.ended\n",
+        hex::encode(Sha256::digest(body))
+    );
+    assert_eq!((verified.code(), verified.stdout.as_str()), (0, &*expected), "{verified:?}");
+
+    // Without the rotation variable, the same delivery is refused.
+    let refused = run(Some(SECRET), &["verify", "--signature", &signature, "-"], body);
+    assert_eq!(refused.code(), 1, "{refused:?}");
+}
+
+#[test]
+fn sign_refuses_an_empty_body_from_a_closed_stdin_or_an_empty_file() {
+    let signed = run(Some(SECRET), &["sign"], b"");
+    assert_eq!(
+        (signed.code(), signed.stdout.as_str(), signed.stderr.as_str()),
+        (
+            2,
+            "",
+            "error: nothing to sign: standard input is empty or closed (MeshAgent never sends an empty body)\n"
+        )
+    );
+    let empty = TempFile::new(b"");
+    let signed = run(Some(SECRET), &["sign", empty.path()], b"");
+    assert_eq!(signed.code(), 2, "{signed:?}");
+    assert!(signed.stderr.ends_with(" is empty (MeshAgent never sends an empty body)\n"));
+}
+
+#[cfg(unix)]
+#[test]
+fn a_secret_that_is_not_utf8_is_reported_as_such() {
+    use std::os::unix::ffi::OsStrExt;
+    let not_utf8 = std::ffi::OsStr::from_bytes(b"whsec_\xff");
+    let file = TempFile::new(b"{}");
+    for args in [&["sign", file.path()][..], &["listen", "--port", "0"]] {
+        let mut command = command(None, args);
+        command.env("MESHAGENT_WEBHOOK_SECRET", not_utf8);
+        let output = run_command(command, b"");
+        assert_eq!(
+            (output.code(), output.stderr.as_str()),
+            (
+                2,
+                "error: MESHAGENT_WEBHOOK_SECRET is not valid UTF-8: MeshAgent secrets are text; export it again\n"
+            )
+        );
     }
 }

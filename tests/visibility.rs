@@ -74,7 +74,9 @@ async fn a_wrong_secret_is_warned_about_once_per_interval_and_never_shows_token_
     assert_eq!(warnings.len(), 1, "one WARN for the first rejection:\n{text}");
     // The delivery's span is recorded before the WARN, so the line carries its fields too.
     let span = "meshagent_webhook{outcome=\"rejected\" reason=\"invalid_jwt\"";
-    for part in ["status=401", "kind=\"invalid_jwt\"", reason, "earlier_rejections=0", span] {
+    for part in
+        ["status=401", "kind=\"invalid_jwt\"", reason, "suppressed_since_last_warning=0", span]
+    {
         assert!(warnings[0].contains(part), "{part:?} is not in {:?}", warnings[0]);
     }
 
@@ -99,7 +101,7 @@ async fn a_wrong_secret_is_warned_about_once_per_interval_and_never_shows_token_
     let text = capture.text()[start..].to_owned();
     let warnings = rejection_warnings(&text);
     assert_eq!(warnings.len(), 1, "{text}");
-    for part in ["rejected webhook request", "earlier_rejections=49", reason] {
+    for part in ["rejected webhook request", "suppressed_since_last_warning=49", reason] {
         assert!(warnings[0].contains(part), "{part:?} is not in {:?}", warnings[0]);
     }
     assert!(seen.lock().unwrap().is_empty(), "no forged request reached the handler");

@@ -106,8 +106,9 @@ impl<H: WebhookHandler> WebhookServer<H> {
         self
     }
 
-    /// The webhook route (default `/webhook`). It must start with `/` and contain no `{` or
-    /// `}`; a trailing slash is a different route. A query string is ignored.
+    /// The webhook route (default `/webhook`). It must start with `/`, contain no `{` or `}`,
+    /// and have no segment starting with `:` or `*` (else [`ServerError::InvalidPath`] at
+    /// start-up); a trailing slash is a different route. A query string is ignored.
     pub fn with_path(mut self, path: impl Into<String>) -> Self {
         self.path = path.into();
         self
@@ -253,7 +254,12 @@ impl<H: WebhookHandler> WebhookServer<H> {
 
     /// Fails fast on what can be checked before binding; the layer to verify with.
     pub(super) fn check(&self) -> Result<MeshagentSignatureLayer, ServerError> {
-        if !self.path.starts_with('/') || self.path.contains(['{', '}']) {
+        // axum panics on `{`, `}`, and a segment opening with `:` or `*` (its old captures).
+        let capture = |segment: &str| segment.starts_with([':', '*']);
+        if !self.path.starts_with('/')
+            || self.path.contains(['{', '}'])
+            || self.path.split('/').any(capture)
+        {
             return Err(ServerError::InvalidPath { path: self.path.clone() });
         }
         match &self.layer {
@@ -338,8 +344,12 @@ pub enum ServerError {
         /// The variable's value.
         value: String,
     },
-    /// The webhook path does not start with `/`, or contains `{` or `}`.
-    #[error("invalid webhook path {path:?}: it must start with `/` and contain no `{{` or `}}`")]
+    /// The webhook path does not start with `/`, contains `{` or `}`, or has a segment starting
+    /// with `:` or `*`.
+    #[error(
+        "invalid webhook path {path:?}: it must start with `/`, contain no `{{` or `}}`, and \
+         have no segment starting with `:` or `*`"
+    )]
     InvalidPath {
         /// The path given.
         path: String,
@@ -389,5 +399,21 @@ mod tests {
         };
         assert_eq!(error.to_string(), "could not listen on 0.0.0.0:8080");
         assert_eq!(format!("{error:?}"), "could not listen on 0.0.0.0:8080: address in use");
+    }
+
+    #[test]
+    fn paths_axum_would_panic_on_are_invalid_path_errors() {
+        struct Nothing;
+        impl crate::WebhookHandler for Nothing {}
+        let router = |path: &str| {
+            WebhookServer::new(Nothing).with_secret("whsec_k").with_path(path).into_router::<()>()
+        };
+        for path in ["/:id", "/*", "/hooks/*rest", "/a/:b/c", "/{id}", "/a}", "webhook", ""] {
+            let error = router(path).unwrap_err();
+            assert!(matches!(&error, ServerError::InvalidPath { path: given } if given == path));
+        }
+        for path in ["/", "/webhook", "/hooks/a:b/c*", "/hooks/"] {
+            assert!(router(path).is_ok(), "{path}");
+        }
     }
 }

@@ -139,11 +139,11 @@ impl ConnectionTable {
         #[cfg(feature = "metrics")]
         metrics::counter!("meshagent_webhooks_connections_closed_total", "reason" => "idle_at_cap")
             .increment(1);
-        if let Some(earlier) = self.gave_way.check() {
+        if let Some(suppressed) = self.gave_way.check() {
             tracing::warn!(
                 target: TARGET,
                 max_connections = self.max_connections,
-                earlier_closures = earlier,
+                suppressed_since_last_warning = suppressed,
                 "at the connection cap: closed the connection idle longest to take a new one"
             );
         }

@@ -1,6 +1,6 @@
-//! `listen`: the built-in server, printing each verified event and each rejection.
+//! `listen`: the built-in server, printing each verified event; rejections are logged.
 
-use std::io::{IsTerminal, Write};
+use std::io::{self, IsTerminal, Write};
 use std::process::ExitCode;
 
 use axum::extract::ws::WebSocket;
@@ -8,14 +8,19 @@ use meshagent_webhooks::{
     HandlerError, MeshagentEvent, MeshagentSignatureLayer, ParticipantToken, RoomCall,
     WebhookHandler, WebhookServer,
 };
+use serde::Serialize;
 use tracing_subscriber::EnvFilter;
 
 /// Prints every verified event as one JSON line on stdout.
-struct PrintEvents;
+struct PrintEvents {
+    /// Stdout is /dev/null: closed when the program started (Rust then opens /dev/null in its
+    /// place), so an event written there would be lost while the sender is told it arrived.
+    stdout_is_null: bool,
+}
 
 impl WebhookHandler for PrintEvents {
     async fn on_event(&self, event: MeshagentEvent) -> Result<(), HandlerError> {
-        print_event(event)
+        self.print_event(event)
     }
 
     async fn on_call_websocket(
@@ -25,45 +30,107 @@ impl WebhookHandler for PrintEvents {
     ) -> Result<(), HandlerError> {
         // The room protocol is not spoken here: the socket is closed.
         drop(socket);
-        print_event(MeshagentEvent::RoomCall(call))
+        self.print_event(MeshagentEvent::RoomCall(call))
     }
 }
 
-/// `{"event": ..., "data": ...}` on one line, the participant token redacted; one locked
-/// write, so lines from concurrent deliveries never interleave.
-fn print_event(mut event: MeshagentEvent) -> Result<(), HandlerError> {
-    if let MeshagentEvent::RoomCall(call) = &mut event {
-        call.token = ParticipantToken::new("<redacted>");
+impl PrintEvents {
+    /// `{"event": ..., "data": ...}` on one line, the participant token redacted; one locked
+    /// write, so lines from concurrent deliveries never interleave. An error (answered 500)
+    /// when the line cannot be written.
+    fn print_event(&self, mut event: MeshagentEvent) -> Result<(), HandlerError> {
+        if self.stdout_is_null {
+            return Err("stdout is closed (or /dev/null): the event cannot be printed".into());
+        }
+        if let MeshagentEvent::RoomCall(call) = &mut event {
+            call.token = ParticipantToken::new("<redacted>");
+        }
+        let mut line = Vec::new();
+        event.serialize(&mut serde_json::Serializer::with_formatter(&mut line, TerminalSafe))?;
+        line.push(b'\n');
+        let mut stdout = io::stdout().lock();
+        stdout.write_all(&line)?;
+        stdout.flush()?;
+        Ok(())
     }
-    let line = serde_json::to_string(&event)?;
-    let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "{line}")?;
-    stdout.flush()?;
-    Ok(())
+}
+
+/// Compact JSON with every character that could move the cursor, end a line or reorder a
+/// terminal's text written as `\uXXXX`: control characters (C0, DEL, C1), U+2028 and U+2029,
+/// and the bidirectional marks and overrides.
+struct TerminalSafe;
+
+impl serde_json::ser::Formatter for TerminalSafe {
+    fn write_string_fragment<W>(&mut self, writer: &mut W, fragment: &str) -> io::Result<()>
+    where
+        W: ?Sized + Write,
+    {
+        let mut start = 0;
+        for (index, character) in fragment.char_indices() {
+            // All of them are in the Basic Multilingual Plane: one `\uXXXX` each.
+            let unsafe_here = character.is_control()
+                || matches!(
+                    character,
+                    '\u{061c}'
+                        | '\u{200e}'
+                        | '\u{200f}'
+                        | '\u{2028}'..='\u{202e}'
+                        | '\u{2066}'..='\u{2069}'
+                );
+            if unsafe_here {
+                writer.write_all(&fragment.as_bytes()[start..index])?;
+                write!(writer, "\\u{:04x}", u32::from(character))?;
+                start = index + character.len_utf8();
+            }
+        }
+        writer.write_all(&fragment.as_bytes()[start..])
+    }
+}
+
+/// Whether stdout is the null device (see [`PrintEvents::stdout_is_null`]).
+fn stdout_is_null() -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsFd;
+        use std::os::unix::fs::{FileTypeExt, MetadataExt};
+        let stdout = io::stdout().as_fd().try_clone_to_owned().map(std::fs::File::from);
+        match (stdout.and_then(|file| file.metadata()), std::fs::metadata("/dev/null")) {
+            (Ok(stdout), Ok(null)) => {
+                stdout.file_type().is_char_device() && stdout.rdev() == null.rdev()
+            }
+            (Err(_), _) => true,
+            (Ok(_), Err(_)) => false,
+        }
+    }
+    #[cfg(not(unix))]
+    false
 }
 
 pub(crate) fn run(host: String, port: Option<u16>, path: String) -> Result<ExitCode, String> {
-    super::secret()?;
-    // Each rejection gets its own line below, so the layer's rate-limited warning is off.
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,meshagent_webhooks::rejection=off"));
+    let secrets = super::secrets()?;
+    // Rejections come from the layer's warning: the first, then one line per 10 s with a
+    // count, so a flood of forged requests cannot flood the log.
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(io::stderr)
+        .with_ansi(io::stderr().is_terminal())
         .with_env_filter(filter)
         .init();
-    let layer = MeshagentSignatureLayer::try_from_env()
-        .map_err(|error| error.to_string())?
-        .with_rejection_response(|rejection| {
-            eprintln!("rejected {} {}: {rejection}", rejection.status().as_u16(), rejection.kind());
-            rejection.to_response()
-        });
-    let mut server =
-        WebhookServer::new(PrintEvents).with_host(host).with_path(path).with_signature_layer(layer);
+    let stdout_is_null = stdout_is_null();
+    if stdout_is_null {
+        tracing::warn!(
+            "stdout is closed (or /dev/null): every verified event will be answered 500"
+        );
+    }
+    let layer = MeshagentSignatureLayer::from_secrets(secrets);
+    let mut server = WebhookServer::new(PrintEvents { stdout_is_null })
+        .with_host(host)
+        .with_path(path)
+        .with_signature_layer(layer);
     if let Some(port) = port {
         server = server.with_port(port);
     }
     let runtime = tokio::runtime::Runtime::new().map_err(|error| error.to_string())?;
-    runtime.block_on(server.run()).map_err(|error| error.to_string())?;
+    runtime.block_on(server.run()).map_err(|error| super::chain(&error))?;
     Ok(ExitCode::SUCCESS)
 }

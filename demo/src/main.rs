@@ -1,4 +1,4 @@
-//! Run with: `cargo run --example demo`
+//! Run with: `cargo run -p meshagent-webhooks-demo` (from a clone of meshagent-webhooks)
 //!
 //! No set-up. Starts the built-in `WebhookServer` on a free 127.0.0.1 port with a throwaway
 //! secret, sends it every event type signed the way MeshAgent signs them, then a forged
