@@ -14,8 +14,9 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 
 use super::verified::PayloadSource;
-use super::verified::{VerifiedClaims, VerifiedToken};
+use super::verified::{DigestRule, VerifiedClaims, VerifiedToken};
 use crate::event::{MeshagentEvent, check_content_type, present};
+use crate::python_json;
 use crate::rejection::{
     DuplicatePayloadHeader, EventRejection, InvalidJwt, MissingSignature, Rejection,
     SecretNotConfigured, SignatureRejection,
@@ -72,6 +73,7 @@ const CLAIMS_ON_STACK: usize = 384;
 pub struct SignatureVerifier {
     keys: Arc<[WebhookSecret]>,
     leeway_secs: u64,
+    rule: DigestRule,
 }
 
 impl SignatureVerifier {
@@ -88,7 +90,13 @@ impl SignatureVerifier {
         I: IntoIterator,
         I::Item: Into<WebhookSecret>,
     {
-        Self { keys: secrets.into_iter().map(Into::into).collect(), leeway_secs: 0 }
+        let keys = secrets.into_iter().map(Into::into).collect();
+        Self { keys, leeway_secs: 0, rule: DigestRule::Raw }
+    }
+
+    /// A verifier that checks nothing: no secret, no token, any `Meshagent-Signature` ignored.
+    pub(crate) fn unsigned() -> Self {
+        Self { rule: DigestRule::Unsigned, ..Self::from_secrets(None::<WebhookSecret>) }
     }
 
     /// Tolerance for `exp`, `nbf` and `iat` (whole seconds; default 0, like PyJWT).
@@ -98,10 +106,40 @@ impl SignatureVerifier {
         self
     }
 
-    /// Whether at least one secret is set and none is empty. When false every request fails
-    /// closed.
+    /// Also accepts a payload when the `sha256` claim is the digest of Python's
+    /// `json.dumps(json.loads(payload))` (what MeshAgent's Python receiver hashes), computed
+    /// only when the raw bytes do not match. See
+    /// [`MeshagentSignatureLayer::with_python_digest`](crate::MeshagentSignatureLayer::with_python_digest).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use meshagent_webhooks::{SignatureVerifier, Signer};
+    ///
+    /// let header = Signer::new("k").signature_header(br#"{"event": "x", "data": {}}"#);
+    /// let compacted = br#"{"event":"x","data":{}}"#;
+    /// assert!(SignatureVerifier::new("k").verify(Some(header.as_bytes()), compacted).is_err());
+    /// let python = SignatureVerifier::new("k").with_python_digest();
+    /// assert!(python.verify(Some(header.as_bytes()), compacted).is_ok());
+    /// ```
+    #[must_use]
+    pub fn with_python_digest(mut self) -> Self {
+        if self.rule == DigestRule::Raw {
+            self.rule = DigestRule::RawOrPython;
+        }
+        self
+    }
+
+    /// Whether it accepts unsigned deliveries (checks nothing).
+    pub(crate) fn is_unsigned(&self) -> bool {
+        self.rule == DigestRule::Unsigned
+    }
+
+    /// Whether at least one secret is set and none is empty (or the layer was made to accept
+    /// unsigned deliveries). When false every request fails closed.
     pub fn is_configured(&self) -> bool {
-        !self.keys.is_empty() && self.keys.iter().all(|key| !key.is_empty())
+        self.rule == DigestRule::Unsigned
+            || (!self.keys.is_empty() && self.keys.iter().all(|key| !key.is_empty()))
     }
 
     /// Verifies one payload: `signature` is the raw value of the request's single
@@ -119,9 +157,7 @@ impl SignatureVerifier {
         signature: Option<&[u8]>,
         payload: &[u8],
     ) -> Result<VerifiedClaims, SignatureRejection> {
-        self.ensure_configured()?;
-        let token = self.verify_token(signature)?;
-        Ok(token.check_payload(payload)?)
+        Ok(self.verify_token(signature)?.check_payload(payload)?)
     }
 
     /// Verifies a whole delivery received outside tower (a queue consumer, another framework)
@@ -172,22 +208,26 @@ impl SignatureVerifier {
         &self,
         headers: &'a HeaderMap,
     ) -> Result<(VerifiedToken, Option<&'a HeaderValue>), SignatureRejection> {
-        self.ensure_configured()?;
-        let signature = single(headers, &MESHAGENT_SIGNATURE).ok_or_else(|| {
-            MissingSignature::with_detail("more than one Meshagent-Signature header")
-        })?;
+        let signature = match self.rule {
+            DigestRule::Unsigned => None,
+            _ => single(headers, &MESHAGENT_SIGNATURE).ok_or_else(|| {
+                MissingSignature::with_detail("more than one Meshagent-Signature header")
+            })?,
+        };
         let token = self.verify_token(signature.map(HeaderValue::as_bytes))?;
         let payload =
             single(headers, &MESHAGENT_WEBHOOK).ok_or_else(DuplicatePayloadHeader::new)?;
         Ok((token, payload))
     }
 
-    fn ensure_configured(&self) -> Result<(), SecretNotConfigured> {
-        self.is_configured().then_some(()).ok_or_else(SecretNotConfigured::new)
-    }
-
-    /// The header, the JWT and its claims.
+    /// The configuration, the header, the JWT and its claims (nothing when unsigned).
     fn verify_token(&self, signature: Option<&[u8]>) -> Result<VerifiedToken, SignatureRejection> {
+        if self.rule == DigestRule::Unsigned {
+            return Ok(VerifiedToken { digest: None, secret_index: 0, rule: self.rule });
+        }
+        if !self.is_configured() {
+            return Err(SecretNotConfigured::new().into());
+        }
         let token = bearer_token(signature.ok_or_else(MissingSignature::new)?)?;
         let segments = split(token)?;
         let secret_index = self
@@ -201,6 +241,7 @@ impl SignatureVerifier {
             .ok_or_else(|| invalid("signature was not made with a configured secret"))?;
         let mut token = parse_claims(segments.claims, unix_now, self.leeway_secs)?;
         token.secret_index = secret_index;
+        token.rule = self.rule;
         Ok(token)
     }
 }
@@ -290,6 +331,14 @@ struct JoseHeader<'a> {
     kid: Option<String>,
     #[serde(default, deserialize_with = "present")]
     crit: Option<IgnoredAny>,
+    #[serde(default)]
+    b64: Option<serde_json::Value>,
+}
+
+/// What PyJWT's `json.loads` would take: UTF-8, JSON, nesting within Python's limit, also in
+/// the members serde skips.
+fn python_reads(json: &[u8]) -> bool {
+    python_json::redump(json).is_some()
 }
 
 fn check_header(segment: &[u8]) -> Result<(), InvalidJwt> {
@@ -300,6 +349,9 @@ fn check_header(segment: &[u8]) -> Result<(), InvalidJwt> {
     if !is_object(&json) {
         return Err(invalid("header is not a JSON object"));
     }
+    if !python_reads(&json) {
+        return Err(invalid("header is not UTF-8 JSON within Python's nesting limit"));
+    }
     let header: JoseHeader<'_> = serde_json::from_slice(&json)
         .map_err(|_| invalid("header is malformed or has a field of the wrong type"))?;
     if header.alg != "HS256" {
@@ -307,6 +359,9 @@ fn check_header(segment: &[u8]) -> Result<(), InvalidJwt> {
     }
     if header.crit.is_some() {
         return Err(invalid("header has unsupported critical extensions"));
+    }
+    if header.b64 == Some(serde_json::Value::Bool(false)) {
+        return Err(invalid("header asks for an unencoded payload (b64: false)"));
     }
     Ok(())
 }
@@ -352,16 +407,20 @@ fn parse_claims(
         Err(_) => return Err(not_base64url()),
     };
     if let Some(digest) = canonical_digest(json) {
-        return Ok(VerifiedToken { digest: Some(digest), secret_index: 0 });
+        return Ok(VerifiedToken { digest: Some(digest), secret_index: 0, rule: DigestRule::Raw });
     }
     if !is_object(json) {
         return Err(invalid("claims are not a JSON object"));
+    }
+    if !python_reads(json) {
+        return Err(invalid("claims are not UTF-8 JSON within Python's nesting limit"));
     }
     let claims: Claims<'_> = serde_json::from_slice(json).map_err(|_| {
         invalid("claims are malformed, lack a string sha256, or have a claim of the wrong type")
     })?;
     check_registered(&claims, now, leeway)?;
-    Ok(VerifiedToken { digest: claims.sha256.as_bytes().try_into().ok(), secret_index: 0 })
+    let digest = claims.sha256.as_bytes().try_into().ok();
+    Ok(VerifiedToken { digest, secret_index: 0, rule: DigestRule::Raw })
 }
 
 /// The claims as MeshAgent's SDK writes them, `{"sha256":"<64 hex digits>"}`, read without

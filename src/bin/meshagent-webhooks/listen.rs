@@ -42,8 +42,16 @@ fn print_event(mut event: MeshagentEvent) -> Result<(), HandlerError> {
     Ok(())
 }
 
-pub(crate) fn run(host: String, port: Option<u16>, path: String) -> Result<ExitCode, String> {
-    super::secret()?;
+pub(crate) fn run(
+    host: String,
+    port: Option<u16>,
+    path: String,
+    unsigned: bool,
+    python_digest: bool,
+) -> Result<ExitCode, String> {
+    if !unsigned {
+        super::secret()?;
+    }
     // Each rejection gets its own line below, so the layer's rate-limited warning is off.
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,meshagent_webhooks::rejection=off"));
@@ -52,12 +60,17 @@ pub(crate) fn run(host: String, port: Option<u16>, path: String) -> Result<ExitC
         .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(filter)
         .init();
-    let layer = MeshagentSignatureLayer::try_from_env()
-        .map_err(|error| error.to_string())?
-        .with_rejection_response(|rejection| {
-            eprintln!("rejected {} {}: {rejection}", rejection.status().as_u16(), rejection.kind());
-            rejection.to_response()
-        });
+    let layer = if unsigned {
+        MeshagentSignatureLayer::dangerously_accept_unsigned()
+            .map_err(|error| format!("--unsigned refused: {error}"))?
+    } else {
+        MeshagentSignatureLayer::try_from_env().map_err(|error| error.to_string())?
+    };
+    let layer = if python_digest { layer.with_python_digest() } else { layer };
+    let layer = layer.with_rejection_response(|rejection| {
+        eprintln!("rejected {} {}: {rejection}", rejection.status().as_u16(), rejection.kind());
+        rejection.to_response()
+    });
     let mut server =
         WebhookServer::new(PrintEvents).with_host(host).with_path(path).with_signature_layer(layer);
     if let Some(port) = port {
