@@ -674,4 +674,30 @@ mod tests {
         let segment = URL_SAFE_NO_PAD.encode(format!(r#"{{{SHA},"iss":"meshagent"}}"#));
         assert!(parse_claims(segment.as_bytes(), || panic!("the clock was read"), 0).is_ok());
     }
+
+    #[test]
+    fn what_pyjwt_refuses_in_members_serde_skips_is_refused_too() {
+        // PyJWT 2.15.1's verdicts, run: "Payload segment must be empty when 'b64' is false",
+        // "Invalid header string: 'utf-8' codec can't decode …", "maximum recursion depth
+        // exceeded", "Exceeds the limit (4300 digits)"; 990 levels and `b64: true` pass.
+        let raw_header = |json: &[u8]| check_header(URL_SAFE_NO_PAD.encode(json).as_bytes());
+        let raw_claims =
+            |json: &[u8]| parse_claims(URL_SAFE_NO_PAD.encode(json).as_bytes(), || 0, 0);
+        let nested = |depth| format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+        assert!(header(r#"{"alg":"HS256","b64":false}"#).is_err());
+        assert!(header(r#"{"alg":"HS256","b64":true}"#).is_ok());
+        assert!(header(r#"{"alg":"HS256","b64":0}"#).is_ok());
+        for bad in [&b"\xff\xfe"[..], b"\xc0\xaf", b"caf\xe9"] {
+            let header = [&br#"{"alg":"HS256","x":""#[..], bad, br#""}"#].concat();
+            assert!(raw_header(&header).is_err(), "{header:?}");
+            let claims = [&br#"{"sha256":"00","x":""#[..], bad, br#""}"#].concat();
+            assert!(raw_claims(&claims).is_err(), "{claims:?}");
+        }
+        assert!(header(&format!(r#"{{"alg":"HS256","x":{}}}"#, nested(2000))).is_err());
+        assert!(header(&format!(r#"{{"alg":"HS256","x":{}}}"#, nested(990))).is_ok());
+        assert!(claims(&format!(r#"{{{SHA},"x":{}}}"#, nested(2000))).is_err());
+        assert!(claims(&format!(r#"{{{SHA},"x":{}}}"#, nested(990))).is_ok());
+        assert!(claims(&format!(r#"{{{SHA},"x":{}}}"#, "7".repeat(4301))).is_err());
+        assert!(claims(&format!(r#"{{{SHA},"x":"\ud800"}}"#)).is_ok());
+    }
 }
