@@ -1,62 +1,28 @@
-//! Python's `json.dumps` with its default settings, byte for byte: as a serde_json
-//! [`Formatter`] (what MeshAgent's sender writes), and as [`redump`], a transcoder from any JSON
-//! text to `json.dumps(json.loads(text))` (what MeshAgent's Python receiver hashes). `", "` between members and items, `": "`
-//! after keys, everything outside printable ASCII as lowercase `\uXXXX` (surrogate pairs above
-//! U+FFFF), and floats in Python's `repr` form. serde_json's own escapes (`\"`, `\\`, `\n`,
-//! `\r`, `\t`, `\b`, `\f`, lowercase `\u00XX`; `/` left alone) are Python's already.
+//! Python's `json.dumps` with its default settings, byte for byte: [`redump`] transcodes any
+//! JSON text to `json.dumps(json.loads(text))` (what MeshAgent's Python receiver hashes), and
+//! [`dumps`] writes a value as MeshAgent's sender does. `", "` between members and items, `": "`
+//! after keys, everything outside printable ASCII as lowercase `\uXXXX` (UTF-16 units, so
+//! surrogate pairs above U+FFFF and lone surrogates as Python keeps them), the short escapes
+//! `\"`, `\\`, `\n`, `\r`, `\t`, `\b`, `\f` (`/` left alone), floats in Python's `repr` form.
 
 use std::collections::HashMap;
-use std::collections::hash_map::Entry;
-use std::io::{self, Write};
 use std::ops::Range;
 
 use serde::Serialize;
-use serde_json::ser::Formatter;
 
-/// Serializes `value` as Python's `json.dumps(value)` does.
+/// Deepest nesting of arrays and objects Python's `json.loads` then `json.dumps` take: its
+/// recursion limit (1000) less the frames of the calls they run in (994 from a script; a
+/// server deeper in the stack fails a little earlier).
+pub(crate) const MAX_DEPTH: usize = 994;
+
+/// Most digits Python 3.11+ turns into an `int` (`sys.get_int_max_str_digits()`).
+const MAX_INT_DIGITS: usize = 4300;
+
+/// Serializes `value` as Python's `json.dumps(value)` does (empty for a value nested deeper
+/// than Python can write).
 pub(crate) fn dumps(value: &impl Serialize) -> String {
-    let mut out = Vec::new();
-    let mut serializer = serde_json::Serializer::with_formatter(&mut out, PythonFormatter);
-    // Writing JSON values to memory cannot fail.
-    let _ = value.serialize(&mut serializer);
-    String::from_utf8(out).unwrap_or_else(|_| unreachable!("the output is ASCII"))
-}
-
-struct PythonFormatter;
-
-impl Formatter for PythonFormatter {
-    fn begin_array_value<W: ?Sized + Write>(&mut self, out: &mut W, first: bool) -> io::Result<()> {
-        if first { Ok(()) } else { out.write_all(b", ") }
-    }
-
-    fn begin_object_key<W: ?Sized + Write>(&mut self, out: &mut W, first: bool) -> io::Result<()> {
-        if first { Ok(()) } else { out.write_all(b", ") }
-    }
-
-    fn begin_object_value<W: ?Sized + Write>(&mut self, out: &mut W) -> io::Result<()> {
-        out.write_all(b": ")
-    }
-
-    fn write_string_fragment<W: ?Sized + Write>(
-        &mut self,
-        out: &mut W,
-        text: &str,
-    ) -> io::Result<()> {
-        for ch in text.chars() {
-            if matches!(ch, ' '..='~') {
-                out.write_all(&[ch as u8])?;
-            } else {
-                for unit in ch.encode_utf16(&mut [0; 2]) {
-                    write!(out, "\\u{unit:04x}")?;
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn write_f64<W: ?Sized + Write>(&mut self, out: &mut W, value: f64) -> io::Result<()> {
-        out.write_all(float_repr(value).as_bytes())
-    }
+    let json = serde_json::to_vec(value).unwrap_or_default();
+    redump(&json).and_then(|text| String::from_utf8(text).ok()).unwrap_or_default()
 }
 
 /// Python's `float.__repr__`: the shortest digits that round-trip (as Rust's own formatting),
@@ -75,14 +41,6 @@ fn float_repr(value: f64) -> String {
     let (sign, digits) = exponent.strip_prefix('-').map_or(("+", exponent), |digits| ("-", digits));
     format!("{mantissa}e{sign}{digits:0>2}")
 }
-
-/// Deepest nesting of arrays and objects Python's `json.loads` then `json.dumps` take: its
-/// recursion limit (1000) less the frames of the calls they run in (994 from a script; a
-/// server deeper in the stack fails a little earlier).
-pub(crate) const MAX_DEPTH: usize = 994;
-
-/// Most digits Python 3.11+ turns into an `int` (`sys.get_int_max_str_digits()`).
-const MAX_INT_DIGITS: usize = 4300;
 
 /// Python's `json.dumps(json.loads(text))` with default settings, transcoded straight from the
 /// text: `None` where Python raises (not UTF-8, a BOM, not JSON, a raw control character in a
@@ -103,13 +61,9 @@ struct Redump<'a> {
     out: Vec<u8>,
 }
 
-/// One member of an object being written: its key and value in the output, and whether a
-/// later member with the same key has taken its place.
-struct Member {
-    key: Range<usize>,
-    value: Range<usize>,
-    dropped: bool,
-}
+/// An object member in the output: key with `": "`, value, and whether a later member with the
+/// same key took its place (its value then moved here).
+type Member = (Range<usize>, Range<usize>, bool);
 
 impl Redump<'_> {
     fn peek(&self) -> Option<u8> {
@@ -132,8 +86,7 @@ impl Redump<'_> {
         self.skip_whitespace();
         match self.peek()? {
             b'[' | b'{' if depth >= MAX_DEPTH => None,
-            b'[' => self.array(depth + 1),
-            b'{' => self.object(depth + 1),
+            open @ (b'[' | b'{') => self.container(depth + 1, open == b'{'),
             b'"' => self.string(),
             _ => {
                 for literal in ["null", "true", "false", "NaN", "Infinity", "-Infinity"] {
@@ -147,83 +100,54 @@ impl Redump<'_> {
         }
     }
 
-    fn array(&mut self, depth: usize) -> Option<()> {
+    /// An array, or an object whose repeated keys keep their first place and last value.
+    fn container(&mut self, depth: usize, object: bool) -> Option<()> {
+        let (start, close) = (self.out.len(), if object { "}" } else { "]" });
+        self.out.push(self.text.as_bytes()[self.at]);
         self.at += 1;
-        self.out.push(b'[');
+        let (mut members, mut first) = (Vec::<Member>::new(), HashMap::<Vec<u8>, usize>::new());
         self.skip_whitespace();
-        if !self.eat("]") {
-            loop {
-                self.value(depth)?;
-                self.skip_whitespace();
-                if self.eat("]") {
-                    break;
-                }
-                self.eat(",").then_some(())?;
+        let (mut done, mut items) = (self.eat(close), 0);
+        while !done {
+            if items > 0 {
                 self.out.extend_from_slice(b", ");
             }
-        }
-        self.out.push(b']');
-        Some(())
-    }
-
-    fn object(&mut self, depth: usize) -> Option<()> {
-        let start = self.out.len();
-        self.at += 1;
-        self.out.push(b'{');
-        self.skip_whitespace();
-        let mut members: Vec<Member> = Vec::new();
-        // Keys as written out: two keys are the same string exactly when they are written alike.
-        let mut first: HashMap<Vec<u8>, usize> = HashMap::new();
-        let mut repeated = false;
-        if !self.eat("}") {
-            loop {
+            let key = self.out.len();
+            if object {
                 self.skip_whitespace();
-                if !members.is_empty() {
-                    self.out.extend_from_slice(b", ");
-                }
-                let key = self.out.len();
                 (self.peek()? == b'"').then_some(())?;
                 self.string()?;
-                let key = key..self.out.len();
                 self.skip_whitespace();
                 self.eat(":").then_some(())?;
                 self.out.extend_from_slice(b": ");
-                let value = self.out.len();
-                self.value(depth)?;
-                let value = value..self.out.len();
-                let dropped = match first.entry(self.out[key.clone()].to_vec()) {
-                    Entry::Vacant(entry) => {
-                        entry.insert(members.len());
-                        false
-                    }
-                    Entry::Occupied(entry) => {
-                        members[*entry.get()].value = value.clone();
-                        true
-                    }
-                };
-                repeated |= dropped;
-                members.push(Member { key, value, dropped });
-                self.skip_whitespace();
-                if self.eat("}") {
-                    break;
+            }
+            let value = self.out.len();
+            self.value(depth)?;
+            if object {
+                let at = *first.entry(self.out[key..value].to_vec()).or_insert(members.len());
+                if at < members.len() {
+                    members[at].1 = value..self.out.len();
                 }
+                members.push((key..value, value..self.out.len(), at < members.len()));
+            }
+            items += 1;
+            self.skip_whitespace();
+            done = self.eat(close);
+            if !done {
                 self.eat(",").then_some(())?;
             }
         }
-        if repeated {
+        if members.iter().any(|member| member.2) {
             let mut object = b"{".to_vec();
-            for member in members.iter().filter(|member| !member.dropped) {
-                if object.len() > 1 {
-                    object.extend_from_slice(b", ");
-                }
-                object.extend_from_slice(&self.out[member.key.clone()]);
-                object.extend_from_slice(b": ");
-                object.extend_from_slice(&self.out[member.value.clone()]);
+            for (index, (key, value, _)) in members.iter().filter(|member| !member.2).enumerate() {
+                object.extend_from_slice(if index > 0 { b", " } else { b"" });
+                object.extend_from_slice(&self.out[key.clone()]);
+                object.extend_from_slice(&self.out[value.clone()]);
             }
             self.out.truncate(start);
             self.out.append(&mut object);
         }
-        self.out.push(b'}');
+        self.out.extend_from_slice(close.as_bytes());
         Some(())
     }
 
@@ -242,13 +166,10 @@ impl Redump<'_> {
                             self.at += 4;
                             u16::from_str_radix(hex, 16).ok()?
                         }
-                        b'b' => 0x08,
-                        b'f' => 0x0c,
-                        b'n' => 0x0a,
-                        b'r' => 0x0d,
-                        b't' => 0x09,
-                        escaped @ (b'"' | b'\\' | b'/') => u16::from(escaped),
-                        _ => return None,
+                        escape => {
+                            let at = b"\"\\/bfnrt".iter().position(|&short| short == escape)?;
+                            u16::from(b"\"\\/\x08\x0c\n\r\t"[at])
+                        }
                     };
                     self.at += 1;
                     self.unit(unit);
@@ -268,21 +189,14 @@ impl Redump<'_> {
         Some(())
     }
 
-    /// One UTF-16 code unit as `ensure_ascii` writes it: lone surrogates too, as Python keeps
-    /// them.
+    /// One UTF-16 code unit as `ensure_ascii` writes it.
     fn unit(&mut self, unit: u16) {
-        let short = match unit {
-            0x22 => b'"',
-            0x5c => b'\\',
-            0x0a => b'n',
-            0x0d => b'r',
-            0x09 => b't',
-            0x08 => b'b',
-            0x0c => b'f',
-            0x20..=0x7e => return self.out.push(unit as u8),
-            _ => return self.out.extend_from_slice(format!("\\u{unit:04x}").as_bytes()),
-        };
-        self.out.extend_from_slice(&[b'\\', short]);
+        let short = b"\"\\\x08\x0c\n\r\t".iter().position(|&byte| u16::from(byte) == unit);
+        match (short, unit) {
+            (Some(at), _) => self.out.extend_from_slice(&[b'\\', b"\"\\bfnrt"[at]]),
+            (None, 0x20..=0x7e) => self.out.push(unit as u8),
+            (None, _) => self.out.extend_from_slice(format!("\\u{unit:04x}").as_bytes()),
+        }
     }
 
     /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?`: an `int` written back as is (`-0` as
@@ -290,42 +204,32 @@ impl Redump<'_> {
     fn number(&mut self) -> Option<()> {
         let start = self.at;
         self.eat("-");
-        let digits = self.at;
-        if !self.eat("0") {
-            self.digits()?;
-        }
-        let integer = self.at - digits;
-        let mut float = false;
-        if self.eat(".") {
-            self.digits()?;
-            float = true;
-        }
-        if matches!(self.peek(), Some(b'e' | b'E')) {
+        let integer = if self.eat("0") { 1 } else { self.digits()? };
+        let fraction = if self.eat(".") { Some(self.digits()?) } else { None };
+        let exponent = matches!(self.peek(), Some(b'e' | b'E'));
+        if exponent {
             self.at += 1;
-            if matches!(self.peek(), Some(b'+' | b'-')) {
-                self.at += 1;
-            }
+            let _ = self.eat("+") || self.eat("-");
             self.digits()?;
-            float = true;
         }
         let text = &self.text[start..self.at];
-        if float {
-            self.out.extend_from_slice(float_repr(text.parse().ok()?).as_bytes());
-        } else if integer <= MAX_INT_DIGITS {
-            self.out.extend_from_slice(if text == "-0" { b"0" } else { text.as_bytes() });
-        } else {
-            return None;
-        }
+        let written = match (fraction.is_some() || exponent, text) {
+            (true, _) => float_repr(text.parse().ok()?),
+            (false, "-0") => "0".to_owned(),
+            (false, _) if integer <= MAX_INT_DIGITS => text.to_owned(),
+            _ => return None,
+        };
+        self.out.extend_from_slice(written.as_bytes());
         Some(())
     }
 
-    /// One or more ASCII digits.
-    fn digits(&mut self) -> Option<()> {
+    /// One or more ASCII digits: how many.
+    fn digits(&mut self) -> Option<usize> {
         let start = self.at;
         while self.peek().is_some_and(|byte| byte.is_ascii_digit()) {
             self.at += 1;
         }
-        (self.at > start).then_some(())
+        (self.at > start).then_some(self.at - start)
     }
 }
 

@@ -208,12 +208,12 @@ impl SignatureVerifier {
         &self,
         headers: &'a HeaderMap,
     ) -> Result<(VerifiedToken, Option<&'a HeaderValue>), SignatureRejection> {
-        let signature = match self.rule {
-            DigestRule::Unsigned => None,
-            _ => single(headers, &MESHAGENT_SIGNATURE).ok_or_else(|| {
+        // Unsigned, any number of them is ignored.
+        let signature = single(headers, &MESHAGENT_SIGNATURE)
+            .or(self.is_unsigned().then_some(None))
+            .ok_or_else(|| {
                 MissingSignature::with_detail("more than one Meshagent-Signature header")
-            })?,
-        };
+            })?;
         let token = self.verify_token(signature.map(HeaderValue::as_bytes))?;
         let payload =
             single(headers, &MESHAGENT_WEBHOOK).ok_or_else(DuplicatePayloadHeader::new)?;
@@ -335,12 +335,6 @@ struct JoseHeader<'a> {
     b64: Option<serde_json::Value>,
 }
 
-/// What PyJWT's `json.loads` would take: UTF-8, JSON, nesting within Python's limit, also in
-/// the members serde skips.
-fn python_reads(json: &[u8]) -> bool {
-    python_json::redump(json).is_some()
-}
-
 fn check_header(segment: &[u8]) -> Result<(), InvalidJwt> {
     if segment == CANONICAL_HEADER_SEGMENT.as_bytes() {
         return Ok(());
@@ -349,7 +343,8 @@ fn check_header(segment: &[u8]) -> Result<(), InvalidJwt> {
     if !is_object(&json) {
         return Err(invalid("header is not a JSON object"));
     }
-    if !python_reads(&json) {
+    // What PyJWT's `json.loads` refuses, also in the members serde skips.
+    if python_json::redump(&json).is_none() {
         return Err(invalid("header is not UTF-8 JSON within Python's nesting limit"));
     }
     let header: JoseHeader<'_> = serde_json::from_slice(&json)
@@ -357,11 +352,9 @@ fn check_header(segment: &[u8]) -> Result<(), InvalidJwt> {
     if header.alg != "HS256" {
         return Err(invalid("algorithm is not HS256"));
     }
-    if header.crit.is_some() {
-        return Err(invalid("header has unsupported critical extensions"));
-    }
-    if header.b64 == Some(serde_json::Value::Bool(false)) {
-        return Err(invalid("header asks for an unencoded payload (b64: false)"));
+    // `b64: false` (RFC 7797, an unencoded payload) is refused as PyJWT refuses it.
+    if header.crit.is_some() || header.b64 == Some(serde_json::Value::Bool(false)) {
+        return Err(invalid("header has unsupported critical extensions or b64 false"));
     }
     Ok(())
 }
@@ -412,7 +405,7 @@ fn parse_claims(
     if !is_object(json) {
         return Err(invalid("claims are not a JSON object"));
     }
-    if !python_reads(json) {
+    if python_json::redump(json).is_none() {
         return Err(invalid("claims are not UTF-8 JSON within Python's nesting limit"));
     }
     let claims: Claims<'_> = serde_json::from_slice(json).map_err(|_| {
