@@ -172,6 +172,16 @@ impl<H: WebhookHandler> WebhookServer<H> {
     /// ⚠️ Also accepts a payload whose digest is that of Python's `json.dumps(json.loads(..))`
     /// text of it, as MeshAgent's Python receiver does
     /// ([`MeshagentSignatureLayer::with_python_digest`]), whichever layer is configured.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use meshagent_webhooks::WebhookServer;
+    /// # struct Nothing; impl meshagent_webhooks::WebhookHandler for Nothing {}
+    ///
+    /// let server = WebhookServer::new(Nothing).with_secret("whsec_example").with_python_digest();
+    /// assert!(server.into_router::<()>().is_ok());
+    /// ```
     pub fn with_python_digest(mut self) -> Self {
         self.python_digest = true;
         self

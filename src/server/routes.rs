@@ -17,8 +17,7 @@ use tokio_util::task::TaskTracker;
 
 use super::handler::{HandlerError, WebhookHandler};
 use crate::event::MeshagentEvent;
-use crate::signature::MeshagentSignatureLayer;
-use crate::signature::VerifiedWebhook;
+use crate::signature::{MeshagentSignatureLayer, VerifiedWebhook};
 
 /// The tracing target of the server's own events.
 pub(super) const TARGET: &str = "meshagent_webhooks::server";
