@@ -421,6 +421,14 @@ async fn an_unsigned_layer_passes_deliveries_unverified_whatever_signature_they_
         assert_eq!(payload, BODY.as_bytes());
         assert!(!webhook.is_verified() && !webhook.claims().is_verified(), "{signature:?}");
     }
+    // Two signature headers are ignored too.
+    let request = Request::post("/")
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(MESHAGENT_SIGNATURE, "junk")
+        .header(MESHAGENT_SIGNATURE, "more junk")
+        .body(Full::new(Bytes::from_static(BODY.as_bytes())))
+        .unwrap();
+    assert_eq!(call(layer.clone(), request).await.0, StatusCode::OK);
     // The limits still hold; a signing layer's deliveries are verified.
     let small = layer.with_max_body_size(8);
     let request = Request::post("/").body(Full::new(Bytes::from_static(BODY.as_bytes()))).unwrap();
