@@ -74,6 +74,12 @@ def main():
                 continue
             verify_seeds.add(write(verify_dir, verify_input(2, secret, claims, payload)))
             verify_seeds.add(write(verify_dir, verify_input(3, secret, jose, payload)))
+    # Mode 4 (the Python digest): the signed text, then a body Python writes back to it.
+    cases_path = os.path.join(CRATE, "tests", "data", "python_digest_cases.json")
+    with open(cases_path, encoding="utf-8") as source:
+        for case in json.load(source)["cases"]:
+            signed, body = case["signed"].encode("utf-8"), bytes.fromhex(case["body_hex"])
+            verify_seeds.add(write(verify_dir, verify_input(4, b"k", signed, body)))
     print(f"{len(verify_seeds)} verify seeds in {verify_dir}")
     print(f"{len(event_seeds)} event seeds in {event_dir}")
 

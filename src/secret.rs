@@ -107,6 +107,10 @@ pub enum ConfigError {
     /// `MESHAGENT_WEBHOOK_SECRET` is unset, empty or not valid Unicode (or no secret was given,
     /// or an empty one).
     MissingSecret,
+    /// Unsigned deliveries were asked for while a secret is configured too (in code or in
+    /// `MESHAGENT_WEBHOOK_SECRET`): accepting signed-or-unsigned would let anyone drop the
+    /// header, so one of them must go.
+    UnsignedWithSecret,
 }
 
 impl fmt::Display for ConfigError {
@@ -116,6 +120,11 @@ impl fmt::Display for ConfigError {
                 f,
                 "webhook secret is not configured: set {SECRET_ENV_VAR} to the secret of the \
                  MeshAgent webhook"
+            ),
+            Self::UnsignedWithSecret => write!(
+                f,
+                "unsigned deliveries were asked for but a webhook secret is configured \
+                 ({SECRET_ENV_VAR} or in code): unset the secret or stop accepting unsigned"
             ),
         }
     }

@@ -9,6 +9,7 @@ use tracing::Span;
 use tracing::field::Empty;
 
 use crate::rejection::{REJECTION_TARGET, Rejection};
+use crate::signature::VerifiedClaims;
 
 /// At most one WARN about rejections per this interval; the ones in between are counted.
 const WARN_INTERVAL: Duration = Duration::from_secs(10);
@@ -82,6 +83,8 @@ pub(crate) struct Observer {
     /// When the layer got the request, if anyone will be told how long it took.
     started: Option<Instant>,
     delivery: Option<Arc<Delivery>>,
+    /// Accepted without a signature check (unsigned deliveries).
+    unverified: bool,
 }
 
 impl Observer {
@@ -97,7 +100,7 @@ impl Observer {
             elapsed_us = Empty,
         );
         let observed = !span.is_disabled() || cfg!(feature = "metrics");
-        Self { started: observed.then(Instant::now), span, delivery: None }
+        Self { started: observed.then(Instant::now), span, delivery: None, unverified: false }
     }
 
     /// The span, to enter while the inner service runs.
@@ -105,17 +108,21 @@ impl Observer {
         &self.span
     }
 
-    /// The payload verified: its size, which secret signed it, how long reading and verifying
-    /// took. Returns the record the extractor notes the event in, when anyone listens.
+    /// The payload verified (or, unsigned, accepted unverified): its size, which secret signed
+    /// it, how long reading and verifying took. Returns the record the extractor notes the
+    /// event in, when anyone listens.
     pub(crate) fn verified(
         &mut self,
         payload_bytes: usize,
-        secret_index: usize,
+        claims: &VerifiedClaims,
     ) -> Option<Arc<Delivery>> {
+        self.unverified = !claims.is_verified();
         #[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
         let started = self.started?;
         self.span.record("payload_bytes", payload_bytes);
-        self.span.record("secret_index", secret_index);
+        if claims.is_verified() {
+            self.span.record("secret_index", claims.secret_index());
+        }
         #[cfg(feature = "metrics")]
         {
             metrics::histogram!("meshagent_webhooks_payload_bytes").record(payload_bytes as f64);
@@ -130,6 +137,7 @@ impl Observer {
     /// The answer is ready: accepted, or rejected by the layer or the extractor.
     pub(crate) fn finish(&mut self, rejection: Option<&Rejection>, warnings: &RejectionWarnings) {
         let (outcome, reason) = match rejection {
+            None if self.unverified => ("unverified", "none"),
             None => ("accepted", "none"),
             Some(rejection) => ("rejected", rejection.kind()),
         };

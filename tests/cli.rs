@@ -134,7 +134,13 @@ struct Listener {
 
 impl Listener {
     fn start() -> Self {
-        Self::start_with(command(Some(SECRET), &["listen", "--port", "0"]))
+        Self::start_args(Some(SECRET), &[])
+    }
+
+    /// `listen --port 0` with more arguments, `secret` in the environment.
+    fn start_args(secret: Option<&str>, args: &[&str]) -> Self {
+        let args = [&["listen", "--port", "0"], args].concat();
+        Self::start_with(command(secret, &args))
     }
 
     /// `listen --port 0` with its stdout closed, as `listen >&-` in a shell.
@@ -716,4 +722,60 @@ fn a_secret_that_is_not_utf8_is_reported_as_such() {
             )
         );
     }
+}
+
+/// A JSON POST to the listener over a plain socket, with `headers` (each ending in CRLF); the
+/// whole answer.
+fn post(url: &str, body: &str, headers: &str) -> String {
+    let address = url.strip_prefix("http://").and_then(|url| url.strip_suffix("/webhook")).unwrap();
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    stream.set_read_timeout(Some(LINE_TIMEOUT)).unwrap();
+    let length = body.len();
+    write!(
+        stream,
+        "POST /webhook HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\n\
+         Content-Length: {length}\r\nConnection: close\r\n{headers}\r\n{body}"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer
+}
+
+#[test]
+fn listen_unsigned_prints_deliveries_sent_without_a_secret_and_refuses_to_start_with_one() {
+    let listener = Listener::start_args(None, &["--unsigned"]);
+    let body = r#"{"event": "room.ended", "data": {"room_name": "standup"}}"#;
+    for headers in ["", "Meshagent-Signature: Bearer junk\r\n"] {
+        let answer = post(&listener.url, body, headers);
+        assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+        assert_eq!(
+            listener.next_event(),
+            r#"{"event":"room.ended","data":{"room_name":"standup"}}"#
+        );
+    }
+    listener.no_more_events();
+
+    let output = run(Some(SECRET), &["listen", "--port", "0", "--unsigned"], b"");
+    assert_ne!(output.code(), 0, "{output:?}");
+    assert!(output.stderr.contains("--unsigned"), "{output:?}");
+    assert!(output.stderr.contains("MESHAGENT_WEBHOOK_SECRET"), "{output:?}");
+    assert_eq!(output.stdout, "");
+}
+
+#[test]
+fn listen_python_digest_accepts_a_body_python_writes_back_to_the_signed_text() {
+    let listener = Listener::start_args(Some(SECRET), &["--python-digest"]);
+    let signed = r#"{"event": "room.ended", "data": {"room_name": "standup"}}"#;
+    let header = format!(
+        "Meshagent-Signature: {}\r\n",
+        Signer::new(SECRET).signature_header(signed.as_bytes())
+    );
+    let compact = r#"{"event":"room.ended","data":{"room_name":"standup"}}"#;
+    let answer = post(&listener.url, compact, &header);
+    assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+    assert_eq!(listener.next_event(), compact);
+    let answer = post(&listener.url, &compact.replace("standup", "standdown"), &header);
+    assert!(answer.starts_with("HTTP/1.1 401 Unauthorized\r\n"), "{answer}");
+    listener.no_more_events();
 }

@@ -402,3 +402,38 @@ mod over_tcp {
         assert_eq!(seen.lock().unwrap().len(), 1);
     }
 }
+
+#[tokio::test]
+async fn an_unsigned_layer_passes_deliveries_unverified_whatever_signature_they_carry() {
+    let layer = MeshagentSignatureLayer::dangerously_accept_unsigned().unwrap();
+    assert!(layer.is_unsigned() && layer.is_configured());
+    let other = Signer::new("whsec_someone_else").signature_header(b"{}");
+    for signature in [None, Some("junk"), Some("Bearer a.b.c"), Some(other.as_str())] {
+        let mut request =
+            Request::post("/anything").header(header::CONTENT_TYPE, "application/json");
+        if let Some(signature) = signature {
+            request = request.header(MESHAGENT_SIGNATURE, signature);
+        }
+        let request = request.body(Full::new(Bytes::from_static(BODY.as_bytes()))).unwrap();
+        let (status, body, inner) = call(layer.clone(), request).await;
+        assert_eq!((status, body.as_str()), (StatusCode::OK, "inner"), "{signature:?}");
+        let (payload, webhook, _) = inner.body.lock().unwrap().clone().unwrap();
+        assert_eq!(payload, BODY.as_bytes());
+        assert!(!webhook.is_verified() && !webhook.claims().is_verified(), "{signature:?}");
+    }
+    // Two signature headers are ignored too.
+    let request = Request::post("/")
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(MESHAGENT_SIGNATURE, "junk")
+        .header(MESHAGENT_SIGNATURE, "more junk")
+        .body(Full::new(Bytes::from_static(BODY.as_bytes())))
+        .unwrap();
+    assert_eq!(call(layer.clone(), request).await.0, StatusCode::OK);
+    // The limits still hold; a signing layer's deliveries are verified.
+    let small = layer.with_max_body_size(8);
+    let request = Request::post("/").body(Full::new(Bytes::from_static(BODY.as_bytes()))).unwrap();
+    assert_eq!(call(small, request).await.0, StatusCode::PAYLOAD_TOO_LARGE);
+    let (status, _, inner) = call(MeshagentSignatureLayer::new(SECRET), signed(BODY)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(inner.body.lock().unwrap().as_ref().unwrap().1.is_verified());
+}

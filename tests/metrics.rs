@@ -249,3 +249,17 @@ fn a_prometheus_recorder_renders_the_counter_and_the_histograms() {
         assert!(lines.contains(&expected), "{expected:?} is not in:\n{text}");
     }
 }
+
+#[test]
+fn an_unsigned_delivery_counts_as_unverified() {
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    with_recorder(&recorder, || async {
+        let layer = MeshagentSignatureLayer::dangerously_accept_unsigned().unwrap();
+        let body = Signer::event_payload("room.ended", &json!({"room_name": "r"}));
+        let junk = request(Some("Bearer junk".to_owned()), &body);
+        assert_eq!(deliver(&layer, junk).await, StatusCode::OK);
+        let accepted = Some(body.len());
+        assert_recorded(take(&snapshotter), ("unverified", "none", "room.ended"), accepted);
+    });
+}

@@ -236,3 +236,65 @@ proptest! {
         }
     }
 }
+
+/// `value` as serde_json writes it back (member order kept): the same text exactly when Python
+/// would write the same text, for the values serde_json reads.
+fn written(value: &serde_json::Value) -> String {
+    serde_json::to_string(value).unwrap()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// The Python digest takes any JSON value written in another style (compact, pretty) when
+    /// the token signs Python's text of it; no proper prefix of that body passes (the
+    /// transcoder reads nothing past the payload it is given); the default rule takes none.
+    #[test]
+    fn the_python_digest_takes_any_rewriting_of_the_signed_value_and_no_prefix_of_it(
+        event in "[a-z.]{1,12}",
+        data in any_json(),
+        pretty in any::<bool>(),
+        mantissa in 1u32..100_000,
+        exponent in -12i32..20,
+    ) {
+        // Besides any value, a float where Python's repr and serde_json's differ (`1e-07`).
+        let float = f64::from(mantissa) * 10f64.powi(exponent);
+        let data = serde_json::json!({"any": data, "float": float, "text": "café 🚀 \u{7f}"});
+        let signed = Signer::event_payload(&event, &data);
+        let header = Signer::new("k").signature_header(signed.as_bytes());
+        let value = serde_json::json!({"event": event, "data": data});
+        let body = if pretty { serde_json::to_vec_pretty(&value) } else { serde_json::to_vec(&value) }.unwrap();
+        let python = SignatureVerifier::new("k").with_python_digest();
+        let claims = python.verify(Some(header.as_bytes()), &body);
+        prop_assert_eq!(claims.map(|claims| claims.sha256().to_owned()).ok(), Some(hex_sha256(signed.as_bytes())));
+        let raw = SignatureVerifier::new("k").verify(Some(header.as_bytes()), &body);
+        prop_assert_eq!(raw.is_ok(), body == signed.as_bytes());
+        for cut in 0..body.len() {
+            prop_assert!(python.verify(Some(header.as_bytes()), &body[..cut]).is_err(), "{}", cut);
+        }
+    }
+
+    /// Changing one byte of such a body is accepted only when the JSON value stays the same
+    /// (whitespace, an escape's case), never when Python's text of it would differ; arbitrary
+    /// bytes never panic.
+    #[test]
+    fn the_python_digest_never_accepts_a_body_whose_python_text_differs(
+        data in any_json(),
+        index in any::<prop::sample::Index>(),
+        byte in any::<u8>(),
+        noise in payload(),
+    ) {
+        let signed = Signer::event_payload("room.ended", &data);
+        let header = Signer::new("k").signature_header(signed.as_bytes());
+        let python = SignatureVerifier::new("k").with_python_digest();
+        let value: serde_json::Value = serde_json::from_str(&signed).unwrap();
+        let mut body = serde_json::to_vec_pretty(&value).unwrap();
+        let at = index.index(body.len());
+        body[at] = byte;
+        if python.verify(Some(header.as_bytes()), &body).is_ok() {
+            let read: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            prop_assert_eq!(written(&read), written(&value));
+        }
+        prop_assert!(python.verify(Some(header.as_bytes()), &noise).is_err());
+    }
+}

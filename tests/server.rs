@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use meshagent_webhooks::{
-    ConfigError, MeshagentSignatureLayer, ServerError, Signer, WebhookServer,
+    ConfigError, HandlerError, MeshagentEvent, MeshagentSignatureLayer, ServerError, Signer,
+    WebhookHandler, WebhookServer,
 };
 use serde_json::json;
 use tokio::net::{TcpListener, TcpStream};
@@ -520,4 +521,73 @@ async fn environment_scenario(scenario: &str) {
         }
         other => panic!("unknown scenario {other}"),
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Unsigned deliveries.
+
+/// Records each event's name and whether it came verified.
+#[derive(Clone, Default)]
+struct Ways(std::sync::Arc<std::sync::Mutex<Vec<(bool, String)>>>);
+
+impl WebhookHandler for Ways {
+    async fn on_event(&self, event: MeshagentEvent) -> Result<(), HandlerError> {
+        self.0.lock().unwrap().push((true, event.name().to_owned()));
+        Ok(())
+    }
+
+    async fn on_unverified_event(&self, event: MeshagentEvent) -> Result<(), HandlerError> {
+        self.0.lock().unwrap().push((false, event.name().to_owned()));
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn an_unsigned_server_hands_deliveries_from_a_sender_without_a_secret_to_on_unverified_event()
+{
+    let ways = Ways::default();
+    let server =
+        TestServer::start(WebhookServer::new(ways.clone()).dangerously_accept_unsigned()).await;
+    // As MeshAgent sends a webhook that has no secret: no Meshagent-Signature at all.
+    let body = Signer::event_payload("room.ended", &json!({"room_name": "r"}));
+    let json = ("Content-Type".to_owned(), "application/json".to_owned());
+    let junk = ("Meshagent-Signature".to_owned(), "Bearer junk".to_owned());
+    for headers in [vec![json.clone()], vec![json, junk]] {
+        let response =
+            exchange(server.address, "POST", "/webhook", &headers, body.as_bytes()).await;
+        assert_eq!((response.status, response.utf8()), (200, OK_BODY));
+    }
+    assert_eq!(
+        *ways.0.lock().unwrap(),
+        [(false, "room.ended".to_owned()), (false, "room.ended".to_owned())]
+    );
+    server.stop().await.unwrap();
+
+    let server = TestServer::start(signed(ways.clone())).await;
+    let response = send(
+        server.address,
+        Signer::new(SECRET).request("/webhook", "room.ended", &json!({"room_name": "s"})),
+    )
+    .await;
+    assert_eq!(response.status, 200);
+    assert_eq!(ways.0.lock().unwrap().last(), Some(&(true, "room.ended".to_owned())));
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn unsigned_together_with_a_secret_is_refused_at_start_up() {
+    let secret = WebhookServer::new(Ways::default()).with_secret(SECRET);
+    let layer = WebhookServer::new(Ways::default())
+        .with_signature_layer(MeshagentSignatureLayer::new(SECRET).with_python_digest());
+    for server in [secret, layer] {
+        let error = server.dangerously_accept_unsigned().into_router::<()>().unwrap_err();
+        assert!(matches!(error, ServerError::Config(ConfigError::UnsignedWithSecret)), "{error:?}");
+        let message = error.to_string();
+        assert!(message.contains("unsigned") && message.contains("MESHAGENT_WEBHOOK_SECRET"));
+    }
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let server =
+        WebhookServer::new(Ways::default()).with_secret(SECRET).dangerously_accept_unsigned();
+    let error = server.serve_with_shutdown(listener, std::future::pending()).await.unwrap_err();
+    assert!(matches!(error, ServerError::Config(ConfigError::UnsignedWithSecret)), "{error:?}");
 }

@@ -285,3 +285,35 @@ fn each_delivery_span_carries_event_outcome_reason_payload_bytes_secret_index_an
         });
     });
 }
+
+#[test]
+fn an_unsigned_layer_warns_when_made_and_each_delivery_span_says_unverified() {
+    let capture = capture();
+    let start = capture.text().len();
+    let layer = MeshagentSignatureLayer::dangerously_accept_unsigned().unwrap();
+    let text = capture.text()[start..].to_owned();
+    let warning = "WARN meshagent_webhooks::config: accepting unsigned webhook deliveries";
+    assert!(text.lines().any(|line| line.contains(warning)), "{text}");
+
+    let spans = SpanFields::default();
+    let subscriber = tracing_subscriber::registry().with(spans.clone());
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    tracing::subscriber::with_default(subscriber, || {
+        runtime.block_on(async {
+            let ended = Signer::event_payload("room.ended", &json!({"room_name": "standup"}));
+            let request = Request::post("/webhook")
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(ended.clone()))
+                .unwrap();
+            let app = Router::new().route("/webhook", post(|| async {}).layer(layer));
+            assert_eq!(app.oneshot(request).await.unwrap().status(), StatusCode::OK);
+            let mut closed = spans.take_closed();
+            assert_eq!(closed.len(), 1, "one span per delivery: {closed:?}");
+            let mut fields = closed.remove(0).fields;
+            fields.remove("elapsed_us");
+            let expected =
+                json!({"outcome": "unverified", "reason": "none", "payload_bytes": ended.len()});
+            assert_eq!(Value::Object(fields), expected);
+        });
+    });
+}

@@ -7,10 +7,14 @@
 //! * 1: a valid token for the payload (the signed path must always verify);
 //! * 2: the header bytes as the claims JSON of a token signed with the secret (claim parsing);
 //! * 3: the header bytes as the JOSE header JSON of a token signed with the secret whose
-//!   claims are right for the payload (header parsing).
+//!   claims are right for the payload (header parsing);
+//! * 4: the header bytes as the text a valid token signs, checked `with_python_digest` against
+//!   the payload (the Python text transcoder).
 //!
 //! Oracles: nothing panics; an empty secret always fails closed; nothing verifies unless its
-//! `sha256` claim is the lowercase hex digest of the payload; mode 1 always verifies.
+//! `sha256` claim is the lowercase hex digest of the payload (in mode 4: of the signed text,
+//! and a payload other than that text passes only when serde_json reads both as the same
+//! value written alike, wherever it can read them); mode 1 always verifies.
 
 #![no_main]
 
@@ -41,7 +45,7 @@ fn split(data: &[u8]) -> Option<Input<'_>> {
     let header = rest.get(..header_len.min(rest.len()))?;
     let payload = &rest[header.len()..];
     Some(Input {
-        mode: mode % 4,
+        mode: mode % 5,
         secret,
         header,
         payload,
@@ -70,10 +74,11 @@ fuzz_target!(|data: &[u8]| {
     else {
         return;
     };
-    let digest = hex::encode(Sha256::digest(payload));
+    let digest = hex::encode(Sha256::digest(if mode == 4 { header } else { payload }));
     let value = match mode {
         0 => header.to_vec(),
         1 => Signer::new(secret).signature_header(payload).into_bytes(),
+        4 => Signer::new(secret).signature_header(header).into_bytes(),
         2 => signed(secret, CANONICAL_HEADER.as_bytes(), header),
         _ => signed(
             secret,
@@ -81,7 +86,10 @@ fuzz_target!(|data: &[u8]| {
             format!(r#"{{"sha256":"{digest}"}}"#).as_bytes(),
         ),
     };
-    let verifier = SignatureVerifier::new(secret);
+    let verifier = match mode {
+        4 => SignatureVerifier::new(secret).with_python_digest(),
+        _ => SignatureVerifier::new(secret),
+    };
     let result = verifier.verify(Some(&value), payload);
     assert!(verifier.verify(None, payload).is_err());
     if secret.is_empty() {
@@ -92,7 +100,13 @@ fuzz_target!(|data: &[u8]| {
         return;
     }
     match result {
-        Ok(claims) => assert_eq!(claims.sha256(), digest, "verified a foreign digest"),
+        Ok(claims) => {
+            assert_eq!(claims.sha256(), digest, "verified a foreign digest");
+            let read = |json| serde_json::from_slice::<serde_json::Value>(json).ok();
+            if let (4, Some(signed), Some(body)) = (mode, read(header), read(payload)) {
+                assert!(payload == header || signed.to_string() == body.to_string());
+            }
+        }
         Err(rejection) => {
             assert!(
                 mode != 1,

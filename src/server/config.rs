@@ -50,6 +50,8 @@ pub struct WebhookServer<H> {
     pub(super) layer: Option<MeshagentSignatureLayer>,
     pub(super) grace_period: Duration,
     pub(super) limits: Limits,
+    unsigned: bool,
+    python_digest: bool,
 }
 
 /// The limits on what one client can hold.
@@ -79,6 +81,8 @@ impl<H: WebhookHandler> WebhookServer<H> {
             path: DEFAULT_PATH.to_owned(),
             layer: (!secrets.is_empty()).then(|| MeshagentSignatureLayer::from_secrets(secrets)),
             grace_period: DEFAULT_SHUTDOWN_GRACE_PERIOD,
+            unsigned: false,
+            python_digest: false,
             limits: Limits {
                 header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
                 idle_timeout: DEFAULT_IDLE_TIMEOUT,
@@ -137,6 +141,50 @@ impl<H: WebhookHandler> WebhookServer<H> {
     /// ```
     pub fn with_signature_layer(mut self, layer: MeshagentSignatureLayer) -> Self {
         self.layer = Some(layer);
+        self
+    }
+
+    /// ⚠️ **Insecure**: checks no signature, for MeshAgent webhooks registered without a
+    /// secret ([`MeshagentSignatureLayer::dangerously_accept_unsigned`]): anyone who can reach
+    /// the server can send any event. Events go to
+    /// [`WebhookHandler::on_unverified_event`]. Warns at start-up.
+    ///
+    /// # Errors
+    ///
+    /// At start-up, [`ConfigError::UnsignedWithSecret`] when a secret is configured too (from
+    /// the environment, [`with_secret`](Self::with_secret) or
+    /// [`with_signature_layer`](Self::with_signature_layer)).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use meshagent_webhooks::{ServerError, WebhookServer};
+    /// # struct Nothing; impl meshagent_webhooks::WebhookHandler for Nothing {}
+    ///
+    /// let server = WebhookServer::new(Nothing).with_secret("whsec_example");
+    /// let error = server.dangerously_accept_unsigned().into_router::<()>().unwrap_err();
+    /// assert!(matches!(error, ServerError::Config(_)));
+    /// ```
+    pub fn dangerously_accept_unsigned(mut self) -> Self {
+        self.unsigned = true;
+        self
+    }
+
+    /// ⚠️ Also accepts a payload whose digest is that of Python's `json.dumps(json.loads(..))`
+    /// text of it, as MeshAgent's Python receiver does
+    /// ([`MeshagentSignatureLayer::with_python_digest`]), whichever layer is configured.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use meshagent_webhooks::WebhookServer;
+    /// # struct Nothing; impl meshagent_webhooks::WebhookHandler for Nothing {}
+    ///
+    /// let server = WebhookServer::new(Nothing).with_secret("whsec_example").with_python_digest();
+    /// assert!(server.into_router::<()>().is_ok());
+    /// ```
+    pub fn with_python_digest(mut self) -> Self {
+        self.python_digest = true;
         self
     }
 
@@ -262,10 +310,13 @@ impl<H: WebhookHandler> WebhookServer<H> {
         {
             return Err(ServerError::InvalidPath { path: self.path.clone() });
         }
-        match &self.layer {
-            Some(layer) if layer.is_configured() => Ok(layer.clone()),
-            _ => Err(ConfigError::MissingSecret.into()),
-        }
+        let layer = match (&self.layer, self.unsigned) {
+            (Some(layer), true) if !layer.is_unsigned() => Err(ConfigError::UnsignedWithSecret),
+            (None, true) => MeshagentSignatureLayer::dangerously_accept_unsigned(),
+            (Some(layer), _) if layer.is_configured() => Ok(layer.clone()),
+            _ => Err(ConfigError::MissingSecret),
+        }?;
+        Ok(if self.python_digest { layer.with_python_digest() } else { layer })
     }
 }
 
@@ -278,6 +329,8 @@ impl<H> fmt::Debug for WebhookServer<H> {
             .field("layer", &self.layer)
             .field("grace_period", &self.grace_period)
             .field("limits", &self.limits)
+            .field("unsigned", &self.unsigned)
+            .field("python_digest", &self.python_digest)
             .finish_non_exhaustive()
     }
 }

@@ -94,6 +94,30 @@ pub trait WebhookHandler: Send + Sync + 'static {
         }
     }
 
+    /// Any event of a server that
+    /// [accepts unsigned deliveries](crate::WebhookServer::dangerously_accept_unsigned),
+    /// delivered over HTTP: nobody vouches for it. The default passes it on to
+    /// [`on_event`](Self::on_event); override this to treat unverified events apart.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use meshagent_webhooks::{HandlerError, MeshagentEvent, WebhookHandler};
+    /// # struct Careful;
+    /// impl WebhookHandler for Careful {
+    ///     async fn on_unverified_event(&self, event: MeshagentEvent) -> Result<(), HandlerError> {
+    ///         println!("unverified {}: logged, not acted on", event.name());
+    ///         Ok(())
+    ///     }
+    /// }
+    /// ```
+    fn on_unverified_event(
+        &self,
+        event: MeshagentEvent,
+    ) -> impl Future<Output = Result<(), HandlerError>> + Send {
+        self.on_event(event)
+    }
+
     /// `room.started`. Default: nothing.
     fn on_room_started(
         &self,

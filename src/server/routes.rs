@@ -17,7 +17,7 @@ use tokio_util::task::TaskTracker;
 
 use super::handler::{HandlerError, WebhookHandler};
 use crate::event::MeshagentEvent;
-use crate::signature::MeshagentSignatureLayer;
+use crate::signature::{MeshagentSignatureLayer, VerifiedWebhook};
 
 /// The tracing target of the server's own events.
 pub(super) const TARGET: &str = "meshagent_webhooks::server";
@@ -88,7 +88,15 @@ async fn webhook<H: WebhookHandler>(State(shared): State<Shared<H>>, request: Re
     };
     let name = event.name().to_owned();
     let handler = shared.handler.clone();
-    let call = async move { handler.on_event(event).await };
+    let verified =
+        parts.extensions.get::<VerifiedWebhook>().is_none_or(VerifiedWebhook::is_verified);
+    let call = async move {
+        if verified {
+            handler.on_event(event).await
+        } else {
+            handler.on_unverified_event(event).await
+        }
+    };
     if run_isolated(&shared.tasks, &name, call).await {
         ok().await
     } else {

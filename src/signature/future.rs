@@ -111,7 +111,7 @@ where
             match reader.read(&mut incoming).await {
                 Ok(()) => {
                     let (payload, digest) = reader.finish();
-                    let claims = token.check_digest(&digest).map_err(SignatureRejection::from);
+                    let claims = token.check(&payload, &digest).map_err(SignatureRejection::from);
                     claims.map(|claims| (payload, PayloadSource::Body, claims))
                 }
                 // Over the limit: the rest is drained below, so that the answer is read.
@@ -174,7 +174,7 @@ fn accept(
     claims: VerifiedClaims,
     observer: &mut Observer,
 ) -> Request<Full<Bytes>> {
-    let delivery = observer.verified(payload.len(), claims.secret_index());
+    let delivery = observer.verified(payload.len(), &claims);
     let headers = &mut request.headers;
     headers.remove(TRANSFER_ENCODING);
     if declared != Some(payload.len() as u64) {

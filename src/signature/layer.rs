@@ -136,9 +136,50 @@ impl MeshagentSignatureLayer {
         Ok(Self::from_secrets(secrets))
     }
 
+    /// ⚠️ **Insecure**: a layer that checks no signature at all, for MeshAgent webhooks
+    /// registered without a secret (sent with no `Meshagent-Signature`). Anyone who can reach
+    /// the route can send any event; a `Meshagent-Signature` header, even a valid one, is
+    /// ignored. Handlers can tell: [`VerifiedWebhook::is_verified`](crate::VerifiedWebhook::is_verified)
+    /// is `false`, the span and the `outcome` metric label say `unverified`. Logs one warning
+    /// now. Everything else (limits, the event rules) is unchanged.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::UnsignedWithSecret`] when `MESHAGENT_WEBHOOK_SECRET` (or the previous
+    /// secret) is set: accepting signed-or-unsigned would let anyone drop the header.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use axum::{Extension, Router, routing::post};
+    /// use meshagent_webhooks::{MeshagentEvent, MeshagentSignatureLayer, VerifiedWebhook};
+    ///
+    /// async fn handle(Extension(webhook): Extension<VerifiedWebhook>, event: MeshagentEvent) {
+    ///     assert!(!webhook.is_verified(), "{} came unsigned", event.name());
+    /// }
+    ///
+    /// fn app() -> Result<Router, meshagent_webhooks::ConfigError> {
+    ///     let layer = MeshagentSignatureLayer::dangerously_accept_unsigned()?;
+    ///     Ok(Router::new().route("/webhook", post(handle).layer(layer)))
+    /// }
+    /// # let _ = app;
+    /// ```
+    pub fn dangerously_accept_unsigned() -> Result<Self, ConfigError> {
+        if !WebhookSecret::all_from_env().is_empty() {
+            return Err(ConfigError::UnsignedWithSecret);
+        }
+        Ok(Self::from_verifier(SignatureVerifier::unsigned()))
+    }
+
     /// A layer around a ready [`SignatureVerifier`] (secrets and leeway).
     pub fn from_verifier(verifier: SignatureVerifier) -> Self {
-        if !verifier.is_configured() {
+        if verifier.is_unsigned() {
+            tracing::warn!(
+                target: "meshagent_webhooks::config",
+                "accepting unsigned webhook deliveries: no signature is checked, anyone who can \
+                 reach this route can send events"
+            );
+        } else if !verifier.is_configured() {
             tracing::error!(
                 target: "meshagent_webhooks::config",
                 "webhook secret is not configured (set {SECRET_ENV_VAR}): every request will be \
@@ -245,10 +286,37 @@ impl MeshagentSignatureLayer {
         self
     }
 
-    /// Whether a usable secret is configured. When false, every request is answered 500
-    /// `webhook secret is not configured`.
+    /// ⚠️ Also accepts a payload whose `sha256` claim is the digest of Python's
+    /// `json.dumps(json.loads(payload))`, as MeshAgent's Python receiver does: for deliveries
+    /// re-formatted on the way (pretty-printed, compacted, re-escaped, a trailing newline, a
+    /// repeated key). The raw bytes are still checked first; the Python text is only made for
+    /// a valid token whose digest does not match, within the body limit. What it gives up: the
+    /// handler may get bytes that differ from the ones signed (same JSON value for Python).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use meshagent_webhooks::MeshagentSignatureLayer;
+    ///
+    /// let layer = MeshagentSignatureLayer::new("whsec_example").with_python_digest();
+    /// # let _ = layer;
+    /// ```
+    pub fn with_python_digest(mut self) -> Self {
+        let config = Arc::make_mut(&mut self.config);
+        config.verifier = config.verifier.clone().with_python_digest();
+        self
+    }
+
+    /// Whether a usable secret is configured (or unsigned deliveries were asked for). When
+    /// false, every request is answered 500 `webhook secret is not configured`.
     pub fn is_configured(&self) -> bool {
         self.config.verifier.is_configured()
+    }
+
+    /// Whether the layer accepts unsigned deliveries
+    /// ([`dangerously_accept_unsigned`](Self::dangerously_accept_unsigned)).
+    pub fn is_unsigned(&self) -> bool {
+        self.config.verifier.is_unsigned()
     }
 
     /// The configured payload limit, in bytes.

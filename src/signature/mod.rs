@@ -25,6 +25,13 @@
 //! with `Content-Type: application/json`. The bytes received are verified, not a
 //! re-serialisation: any sender that signs the exact bytes it sends is accepted.
 //!
+//! Two opt-in switches receive what MeshAgent's Python receiver receives:
+//! [`with_python_digest`](MeshagentSignatureLayer::with_python_digest) also accepts, in step 6,
+//! the digest of Python's `json.dumps(json.loads(payload))` (made only when the raw digest
+//! fails), and ⚠️ [`dangerously_accept_unsigned`](MeshagentSignatureLayer::dangerously_accept_unsigned)
+//! skips steps 1–3 and 6 for webhooks registered without a secret
+//! ([`VerifiedWebhook::is_verified`] is then `false`).
+//!
 //! Outside tower (a queue consumer, another framework),
 //! [`SignatureVerifier::verify_event`] applies the same rules to headers and a body in one
 //! call and returns the [`MeshagentEvent`](crate::MeshagentEvent).

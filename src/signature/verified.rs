@@ -8,6 +8,7 @@ use bytes::Bytes;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use crate::python_json;
 use crate::rejection::DigestMismatch;
 use crate::telemetry::Delivery;
 
@@ -88,6 +89,13 @@ impl VerifiedWebhook {
     pub fn claims(&self) -> &VerifiedClaims {
         &self.claims
     }
+
+    /// Whether a signature was checked: `false` only behind a layer made with
+    /// [`dangerously_accept_unsigned`](crate::MeshagentSignatureLayer::dangerously_accept_unsigned),
+    /// where anyone could have sent the payload.
+    pub fn is_verified(&self) -> bool {
+        self.claims.verified
+    }
 }
 
 impl fmt::Debug for VerifiedWebhook {
@@ -96,8 +104,20 @@ impl fmt::Debug for VerifiedWebhook {
             .field("payload_len", &self.payload.len())
             .field("source", &self.source)
             .field("secret_index", &self.claims.secret_index())
+            .field("verified", &self.claims.verified)
             .finish_non_exhaustive()
     }
+}
+
+/// Which payloads a token's `sha256` claim vouches for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DigestRule {
+    /// The raw payload bytes (the default).
+    Raw,
+    /// The raw bytes, else Python's `json.dumps(json.loads(payload))`.
+    RawOrPython,
+    /// Nothing is checked: there is no token (unsigned deliveries).
+    Unsigned,
 }
 
 /// A token whose signature and claims passed; what is left is comparing its digest.
@@ -106,25 +126,43 @@ pub(crate) struct VerifiedToken {
     /// The `sha256` claim when it is 64 bytes long; any other length can never match.
     pub(super) digest: Option<[u8; 64]>,
     pub(super) secret_index: usize,
+    pub(super) rule: DigestRule,
 }
 
 impl VerifiedToken {
-    /// Compares the `sha256` claim with the lowercase hex of `digest`, in constant time.
-    pub(crate) fn check_digest(self, digest: &[u8; 32]) -> Result<VerifiedClaims, DigestMismatch> {
+    /// Checks the payload against the claim by the token's rule; `digest` is the SHA-256 of
+    /// `payload`. The Python text is only made when the raw digest does not match.
+    pub(crate) fn check(
+        self,
+        payload: &[u8],
+        digest: &[u8; 32],
+    ) -> Result<VerifiedClaims, DigestMismatch> {
+        let (verified, claims) = self.check_digest(digest);
+        match self.rule {
+            DigestRule::Unsigned => Ok(VerifiedClaims { verified: false, ..claims }),
+            _ if verified => Ok(claims),
+            DigestRule::RawOrPython => python_json::redump(payload)
+                .map(|text| self.check_digest(&Sha256::digest(text).into()))
+                .and_then(|(verified, claims)| verified.then_some(claims))
+                .ok_or_else(DigestMismatch::new),
+            DigestRule::Raw => Err(DigestMismatch::new()),
+        }
+    }
+
+    /// [`check`](Self::check) with the SHA-256 of `payload`.
+    pub(crate) fn check_payload(self, payload: &[u8]) -> Result<VerifiedClaims, DigestMismatch> {
+        self.check(payload, &Sha256::digest(payload).into())
+    }
+
+    /// Whether the `sha256` claim is the lowercase hex of `digest` (compared in constant time),
+    /// and the claims for that digest.
+    fn check_digest(&self, digest: &[u8; 32]) -> (bool, VerifiedClaims) {
         let mut hex = [0u8; 64];
         hex::encode_to_slice(digest, &mut hex)
             .unwrap_or_else(|_| unreachable!("32 bytes are 64 hex digits"));
         let matches =
             self.digest.is_some_and(|claimed| bool::from(words(&claimed).ct_eq(&words(&hex))));
-        if !matches {
-            return Err(DigestMismatch::new());
-        }
-        Ok(VerifiedClaims { sha256: hex, secret_index: self.secret_index })
-    }
-
-    /// [`check_digest`](Self::check_digest) of the SHA-256 of `payload`.
-    pub(crate) fn check_payload(self, payload: &[u8]) -> Result<VerifiedClaims, DigestMismatch> {
-        self.check_digest(&Sha256::digest(payload).into())
+        (matches, VerifiedClaims { sha256: hex, secret_index: self.secret_index, verified: true })
     }
 }
 
@@ -155,10 +193,13 @@ fn words(hex: &[u8; 64]) -> [u64; 8] {
 pub struct VerifiedClaims {
     sha256: [u8; 64],
     secret_index: usize,
+    verified: bool,
 }
 
 impl VerifiedClaims {
-    /// The `sha256` claim: lowercase hex SHA-256 of the payload.
+    /// The `sha256` claim: lowercase hex SHA-256 of the payload (with
+    /// [`with_python_digest`](crate::MeshagentSignatureLayer::with_python_digest), possibly of
+    /// Python's text of it). Unsigned: the SHA-256 of the payload, vouched for by nobody.
     pub fn sha256(&self) -> &str {
         std::str::from_utf8(&self.sha256).unwrap_or_else(|_| unreachable!("hex is ASCII"))
     }
@@ -168,5 +209,11 @@ impl VerifiedClaims {
     /// [`from_env`](crate::MeshagentSignatureLayer::from_env), 1 is the previous secret).
     pub fn secret_index(&self) -> usize {
         self.secret_index
+    }
+
+    /// Whether a token was checked; `false` for unsigned deliveries (see
+    /// [`VerifiedWebhook::is_verified`]).
+    pub fn is_verified(&self) -> bool {
+        self.verified
     }
 }

@@ -14,8 +14,9 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 
 use super::verified::PayloadSource;
-use super::verified::{VerifiedClaims, VerifiedToken};
+use super::verified::{DigestRule, VerifiedClaims, VerifiedToken};
 use crate::event::{MeshagentEvent, check_content_type, present};
+use crate::python_json;
 use crate::rejection::{
     DuplicatePayloadHeader, EventRejection, InvalidJwt, MissingSignature, Rejection,
     SecretNotConfigured, SignatureRejection,
@@ -72,6 +73,7 @@ const CLAIMS_ON_STACK: usize = 384;
 pub struct SignatureVerifier {
     keys: Arc<[WebhookSecret]>,
     leeway_secs: u64,
+    rule: DigestRule,
 }
 
 impl SignatureVerifier {
@@ -88,7 +90,13 @@ impl SignatureVerifier {
         I: IntoIterator,
         I::Item: Into<WebhookSecret>,
     {
-        Self { keys: secrets.into_iter().map(Into::into).collect(), leeway_secs: 0 }
+        let keys = secrets.into_iter().map(Into::into).collect();
+        Self { keys, leeway_secs: 0, rule: DigestRule::Raw }
+    }
+
+    /// A verifier that checks nothing: no secret, no token, any `Meshagent-Signature` ignored.
+    pub(crate) fn unsigned() -> Self {
+        Self { rule: DigestRule::Unsigned, ..Self::from_secrets(None::<WebhookSecret>) }
     }
 
     /// Tolerance for `exp`, `nbf` and `iat` (whole seconds; default 0, like PyJWT).
@@ -98,10 +106,40 @@ impl SignatureVerifier {
         self
     }
 
-    /// Whether at least one secret is set and none is empty. When false every request fails
-    /// closed.
+    /// Also accepts a payload when the `sha256` claim is the digest of Python's
+    /// `json.dumps(json.loads(payload))` (what MeshAgent's Python receiver hashes), computed
+    /// only when the raw bytes do not match. See
+    /// [`MeshagentSignatureLayer::with_python_digest`](crate::MeshagentSignatureLayer::with_python_digest).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use meshagent_webhooks::{SignatureVerifier, Signer};
+    ///
+    /// let header = Signer::new("k").signature_header(br#"{"event": "x", "data": {}}"#);
+    /// let compacted = br#"{"event":"x","data":{}}"#;
+    /// assert!(SignatureVerifier::new("k").verify(Some(header.as_bytes()), compacted).is_err());
+    /// let python = SignatureVerifier::new("k").with_python_digest();
+    /// assert!(python.verify(Some(header.as_bytes()), compacted).is_ok());
+    /// ```
+    #[must_use]
+    pub fn with_python_digest(mut self) -> Self {
+        if self.rule == DigestRule::Raw {
+            self.rule = DigestRule::RawOrPython;
+        }
+        self
+    }
+
+    /// Whether it accepts unsigned deliveries (checks nothing).
+    pub(crate) fn is_unsigned(&self) -> bool {
+        self.rule == DigestRule::Unsigned
+    }
+
+    /// Whether at least one secret is set and none is empty (or the layer was made to accept
+    /// unsigned deliveries). When false every request fails closed.
     pub fn is_configured(&self) -> bool {
-        !self.keys.is_empty() && self.keys.iter().all(|key| !key.is_empty())
+        self.rule == DigestRule::Unsigned
+            || (!self.keys.is_empty() && self.keys.iter().all(|key| !key.is_empty()))
     }
 
     /// Verifies one payload: `signature` is the raw value of the request's single
@@ -119,9 +157,7 @@ impl SignatureVerifier {
         signature: Option<&[u8]>,
         payload: &[u8],
     ) -> Result<VerifiedClaims, SignatureRejection> {
-        self.ensure_configured()?;
-        let token = self.verify_token(signature)?;
-        Ok(token.check_payload(payload)?)
+        Ok(self.verify_token(signature)?.check_payload(payload)?)
     }
 
     /// Verifies a whole delivery received outside tower (a queue consumer, another framework)
@@ -172,22 +208,26 @@ impl SignatureVerifier {
         &self,
         headers: &'a HeaderMap,
     ) -> Result<(VerifiedToken, Option<&'a HeaderValue>), SignatureRejection> {
-        self.ensure_configured()?;
-        let signature = single(headers, &MESHAGENT_SIGNATURE).ok_or_else(|| {
-            MissingSignature::with_detail("more than one Meshagent-Signature header")
-        })?;
+        // Unsigned, any number of them is ignored.
+        let signature = single(headers, &MESHAGENT_SIGNATURE)
+            .or(self.is_unsigned().then_some(None))
+            .ok_or_else(|| {
+                MissingSignature::with_detail("more than one Meshagent-Signature header")
+            })?;
         let token = self.verify_token(signature.map(HeaderValue::as_bytes))?;
         let payload =
             single(headers, &MESHAGENT_WEBHOOK).ok_or_else(DuplicatePayloadHeader::new)?;
         Ok((token, payload))
     }
 
-    fn ensure_configured(&self) -> Result<(), SecretNotConfigured> {
-        self.is_configured().then_some(()).ok_or_else(SecretNotConfigured::new)
-    }
-
-    /// The header, the JWT and its claims.
+    /// The configuration, the header, the JWT and its claims (nothing when unsigned).
     fn verify_token(&self, signature: Option<&[u8]>) -> Result<VerifiedToken, SignatureRejection> {
+        if self.rule == DigestRule::Unsigned {
+            return Ok(VerifiedToken { digest: None, secret_index: 0, rule: self.rule });
+        }
+        if !self.is_configured() {
+            return Err(SecretNotConfigured::new().into());
+        }
         let token = bearer_token(signature.ok_or_else(MissingSignature::new)?)?;
         let segments = split(token)?;
         let secret_index = self
@@ -201,6 +241,7 @@ impl SignatureVerifier {
             .ok_or_else(|| invalid("signature was not made with a configured secret"))?;
         let mut token = parse_claims(segments.claims, unix_now, self.leeway_secs)?;
         token.secret_index = secret_index;
+        token.rule = self.rule;
         Ok(token)
     }
 }
@@ -290,6 +331,8 @@ struct JoseHeader<'a> {
     kid: Option<String>,
     #[serde(default, deserialize_with = "present")]
     crit: Option<IgnoredAny>,
+    #[serde(default)]
+    b64: Option<serde_json::Value>,
 }
 
 fn check_header(segment: &[u8]) -> Result<(), InvalidJwt> {
@@ -300,13 +343,18 @@ fn check_header(segment: &[u8]) -> Result<(), InvalidJwt> {
     if !is_object(&json) {
         return Err(invalid("header is not a JSON object"));
     }
+    // What PyJWT's `json.loads` refuses, also in the members serde skips.
+    if python_json::redump(&json).is_none() {
+        return Err(invalid("header is not UTF-8 JSON within Python's nesting limit"));
+    }
     let header: JoseHeader<'_> = serde_json::from_slice(&json)
         .map_err(|_| invalid("header is malformed or has a field of the wrong type"))?;
     if header.alg != "HS256" {
         return Err(invalid("algorithm is not HS256"));
     }
-    if header.crit.is_some() {
-        return Err(invalid("header has unsupported critical extensions"));
+    // `b64: false` (RFC 7797, an unencoded payload) is refused as PyJWT refuses it.
+    if header.crit.is_some() || header.b64 == Some(serde_json::Value::Bool(false)) {
+        return Err(invalid("header has unsupported critical extensions or b64 false"));
     }
     Ok(())
 }
@@ -352,16 +400,20 @@ fn parse_claims(
         Err(_) => return Err(not_base64url()),
     };
     if let Some(digest) = canonical_digest(json) {
-        return Ok(VerifiedToken { digest: Some(digest), secret_index: 0 });
+        return Ok(VerifiedToken { digest: Some(digest), secret_index: 0, rule: DigestRule::Raw });
     }
     if !is_object(json) {
         return Err(invalid("claims are not a JSON object"));
+    }
+    if python_json::redump(json).is_none() {
+        return Err(invalid("claims are not UTF-8 JSON within Python's nesting limit"));
     }
     let claims: Claims<'_> = serde_json::from_slice(json).map_err(|_| {
         invalid("claims are malformed, lack a string sha256, or have a claim of the wrong type")
     })?;
     check_registered(&claims, now, leeway)?;
-    Ok(VerifiedToken { digest: claims.sha256.as_bytes().try_into().ok(), secret_index: 0 })
+    let digest = claims.sha256.as_bytes().try_into().ok();
+    Ok(VerifiedToken { digest, secret_index: 0, rule: DigestRule::Raw })
 }
 
 /// The claims as MeshAgent's SDK writes them, `{"sha256":"<64 hex digits>"}`, read without
@@ -614,5 +666,31 @@ mod tests {
         assert!(claims_at(&format!(r#"{{{SHA},"nbf":1010,"iat":1010}}"#), 1_000, 10).is_ok());
         let segment = URL_SAFE_NO_PAD.encode(format!(r#"{{{SHA},"iss":"meshagent"}}"#));
         assert!(parse_claims(segment.as_bytes(), || panic!("the clock was read"), 0).is_ok());
+    }
+
+    #[test]
+    fn what_pyjwt_refuses_in_members_serde_skips_is_refused_too() {
+        // PyJWT 2.15.1's verdicts, run: "Payload segment must be empty when 'b64' is false",
+        // "Invalid header string: 'utf-8' codec can't decode …", "maximum recursion depth
+        // exceeded", "Exceeds the limit (4300 digits)"; 990 levels and `b64: true` pass.
+        let raw_header = |json: &[u8]| check_header(URL_SAFE_NO_PAD.encode(json).as_bytes());
+        let raw_claims =
+            |json: &[u8]| parse_claims(URL_SAFE_NO_PAD.encode(json).as_bytes(), || 0, 0);
+        let nested = |depth| format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+        assert!(header(r#"{"alg":"HS256","b64":false}"#).is_err());
+        assert!(header(r#"{"alg":"HS256","b64":true}"#).is_ok());
+        assert!(header(r#"{"alg":"HS256","b64":0}"#).is_ok());
+        for bad in [&b"\xff\xfe"[..], b"\xc0\xaf", b"caf\xe9"] {
+            let header = [&br#"{"alg":"HS256","x":""#[..], bad, br#""}"#].concat();
+            assert!(raw_header(&header).is_err(), "{header:?}");
+            let claims = [&br#"{"sha256":"00","x":""#[..], bad, br#""}"#].concat();
+            assert!(raw_claims(&claims).is_err(), "{claims:?}");
+        }
+        assert!(header(&format!(r#"{{"alg":"HS256","x":{}}}"#, nested(2000))).is_err());
+        assert!(header(&format!(r#"{{"alg":"HS256","x":{}}}"#, nested(990))).is_ok());
+        assert!(claims(&format!(r#"{{{SHA},"x":{}}}"#, nested(2000))).is_err());
+        assert!(claims(&format!(r#"{{{SHA},"x":{}}}"#, nested(990))).is_ok());
+        assert!(claims(&format!(r#"{{{SHA},"x":{}}}"#, "7".repeat(4301))).is_err());
+        assert!(claims(&format!(r#"{{{SHA},"x":"\ud800"}}"#)).is_ok());
     }
 }

@@ -40,6 +40,8 @@ pub struct Vector {
     pub data: Option<Value>,
     #[serde(rename = "crate")]
     pub expected: Expected,
+    /// What MeshAgent's Python receiver answered.
+    pub python: Expected,
 }
 
 #[derive(Debug, Clone, Deserialize)]

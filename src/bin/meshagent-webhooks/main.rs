@@ -54,6 +54,14 @@ enum Command {
         /// The webhook path.
         #[arg(long, default_value = "/webhook")]
         path: String,
+        /// INSECURE: check no signature, for webhooks registered without a secret (refused when
+        /// MESHAGENT_WEBHOOK_SECRET is set).
+        #[arg(long)]
+        unsigned: bool,
+        /// Also accept a body whose digest is that of Python's json.dumps(json.loads(body)), as
+        /// MeshAgent's Python receiver does.
+        #[arg(long)]
+        python_digest: bool,
     },
     /// Sign an event exactly as MeshAgent does and POST it (http:// only); prints the status and
     /// the body, and exits non-zero unless the answer is 2xx (with --forge: unless it is 4xx).
@@ -104,7 +112,9 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Listen { host, port, path } => listen::run(host, port, path),
+        Command::Listen { host, port, path, unsigned, python_digest } => {
+            listen::run(host, port, path, unsigned, python_digest)
+        }
         Command::Send { url, event, data, forge, timeout } => {
             let timeout = Duration::from_secs(timeout);
             send::run(&url, &event, data.as_deref(), forge, timeout)
