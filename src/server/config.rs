@@ -219,8 +219,10 @@ impl<H: WebhookHandler> WebhookServer<H> {
         self
     }
 
-    /// The most connections open at once, websocket sessions included (default 512). Past it
-    /// the server stops accepting until one closes; new clients wait in the kernel's accept queue.
+    /// The most connections open at once, websocket sessions included (default 512). At the
+    /// cap, a new connection takes the place of the one idle longest (no complete request head
+    /// yet, HTTP/1 between requests, HTTP/2 with no open stream); while every connection has a
+    /// request in flight or a websocket session, new clients wait in the kernel's accept queue.
     pub fn with_max_connections(mut self, connections: usize) -> Self {
         self.limits.max_connections = connections.max(1);
         self

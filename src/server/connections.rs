@@ -1,16 +1,29 @@
-//! The open connections, and who gives way at the connection cap: the one idle longest, as
-//! nginx closes its "reusable" connections when it runs out. A new connection never waits
-//! behind connections that are doing nothing.
+//! The open connections: what each is doing (the requests it is answering), and who gives
+//! way at the connection cap: the one idle longest, as nginx closes its "reusable"
+//! connections when it runs out. A new connection never waits behind connections that are
+//! doing nothing.
 
 use std::collections::HashMap;
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
 use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::Request;
+use axum::response::Response;
+use http_body_util::BodyExt;
 
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, TryAcquireError, watch};
 use tokio::time::{Instant, timeout};
 
-use super::routes::TARGET;
+use super::routes::{ConnectionPermit, TARGET};
+use tower_service::Service;
+
 use crate::telemetry::RateLimitedWarning;
 
 /// How long the cap waits for the connection it asked to give way before it looks again.
@@ -150,6 +163,66 @@ impl ConnectionTable {
     }
 }
 
+/// The app as one connection serves it: each request counted while it is answered, and
+/// carrying the connection's permit.
+#[derive(Clone)]
+pub(super) struct Tracked {
+    pub(super) router: Router,
+    pub(super) connection: Arc<OpenConnection>,
+    pub(super) permit: ConnectionPermit,
+}
+
+impl<B> Service<Request<B>> for Tracked
+where
+    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, mut request: Request<B>) -> Self::Future {
+        request.extensions_mut().insert(self.permit.clone());
+        let answering = Answering::new(&self.connection);
+        let answered = self.router.call(request.map(Body::new));
+        // Counted until the answer has been sent: a connection writing one is not idle.
+        Box::pin(async move {
+            let response = answered.await?;
+            Ok(response.map(|body| {
+                Body::new(body.map_frame(move |frame| {
+                    let _counted = &answering;
+                    frame
+                }))
+            }))
+        })
+    }
+}
+
+/// A request being answered; it stops counting when dropped, answered or not.
+struct Answering(Arc<OpenConnection>);
+
+impl Answering {
+    fn new(connection: &Arc<OpenConnection>) -> Self {
+        connection.activity.send_modify(|activity| activity.in_flight += 1);
+        Self(connection.clone())
+    }
+}
+
+impl Drop for Answering {
+    fn drop(&mut self) {
+        self.0.activity.send_modify(|activity| {
+            activity.in_flight -= 1;
+            if activity.in_flight == 0 {
+                activity.idle_since = Instant::now();
+            }
+        });
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -189,5 +262,36 @@ mod tests {
         drop(listed.pop());
         let _place = room.await;
         assert_eq!(table.lock_open().len(), 2, "a dropped listing leaves the table");
+    }
+
+    #[cfg(feature = "metrics")]
+    #[test]
+    fn every_connection_that_gives_way_is_counted() {
+        use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+        let recorder = DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        let table = ConnectionTable::new(1);
+        metrics::with_local_recorder(&recorder, || (0..3).for_each(|_| table.gave_way()));
+        let counted: Vec<_> = snapshotter
+            .snapshot()
+            .into_vec()
+            .into_iter()
+            .map(|(key, _, _, value)| {
+                let key = key.key();
+                let labels: Vec<_> = key
+                    .labels()
+                    .map(|label| format!("{}={}", label.key(), label.value()))
+                    .collect();
+                (key.name().to_owned(), labels, value)
+            })
+            .collect();
+        assert_eq!(
+            counted,
+            [(
+                "meshagent_webhooks_connections_closed_total".to_owned(),
+                vec!["reason=idle_at_cap".to_owned()],
+                DebugValue::Counter(3)
+            )]
+        );
     }
 }

@@ -15,15 +15,23 @@
 //!
 //! # Limits
 //!
-//! Nobody holds a connection open for free. Every limit has a default and a setting:
+//! Nobody holds a connection open for free, and no pile of idle connections keeps a delivery
+//! out: at the connection cap, the connection that has been idle longest (no complete request
+//! head yet, HTTP/1 between requests, HTTP/2 with no open stream) is closed for the new one,
+//! as nginx closes its "reusable" connections; a request in flight or a websocket session is
+//! never cut for this. Each such closure is counted (a rate-limited WARN, and with `metrics`
+//! `meshagent_webhooks_connections_closed_total{reason="idle_at_cap"}`). Every limit has a
+//! default:
 //!
 //! | Limit | Default | Setting |
 //! |---|---|---|
 //! | from accept to a complete request head, whatever the client sends (HTTP/1 and HTTP/2); between requests on HTTP/1 | 30 s | [`with_header_read_timeout`](WebhookServer::with_header_read_timeout) |
 //! | a connection with no request in flight (HTTP/1 keep-alive, HTTP/2), and HTTP/2 pings | 60 s | [`with_idle_timeout`](WebhookServer::with_idle_timeout) |
 //! | the body (from the layer) | 30 s, then 408 | [`MeshagentSignatureLayer::with_body_timeout`](crate::MeshagentSignatureLayer::with_body_timeout) |
+//! | the body's minimum rate (from the layer), once it has taken the grace period | 500 bytes a second after 5 s, then 408 | [`MeshagentSignatureLayer::with_min_body_rate`](crate::MeshagentSignatureLayer::with_min_body_rate) |
 //! | request head size (HTTP/1 buffer, HTTP/2 header list) | 64 KiB | [`with_max_header_size`](WebhookServer::with_max_header_size) |
-//! | open connections, websocket sessions included | 512 | [`with_max_connections`](WebhookServer::with_max_connections) |
+//! | open connections, websocket sessions included; at the cap, the connection idle longest gives way to a new one | 512 | [`with_max_connections`](WebhookServer::with_max_connections) |
+//! | requests in flight on one HTTP/2 connection | 64 | — |
 //! | websocket message / frame | 4 MiB / 4 MiB (aiohttp's) | [`with_max_websocket_message_size`](WebhookServer::with_max_websocket_message_size), [`with_max_websocket_frame_size`](WebhookServer::with_max_websocket_frame_size) |
 //!
 //! # Routes and answers

@@ -1,29 +1,23 @@
 //! Serving: binding, accepting under the connection cap, every connection bounded in time
 //! whatever its client sends, and the bounded graceful shutdown.
 
-use std::convert::Infallible;
 use std::future::{Future, poll_fn};
-use std::pin::{Pin, pin};
+use std::pin::pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::Poll;
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Body;
-use axum::extract::Request;
-use axum::response::Response;
 use axum::routing::get;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
-use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tower_service::Service;
 
 use super::config::{Limits, ServerError, WebhookServer};
-use super::connections::{ConnectionTable, OpenConnection};
+use super::connections::{ConnectionTable, OpenConnection, Tracked};
 use super::handler::WebhookHandler;
 use super::routes::{ConnectionPermit, TARGET, ok};
 
@@ -272,87 +266,6 @@ async fn serve_connection(
 fn log_end(result: Result<(), Box<dyn std::error::Error + Send + Sync>>) {
     if let Err(error) = result {
         tracing::debug!(target: TARGET, %error, "connection ended with an error");
-    }
-}
-
-/// The app as one connection serves it: each request counted while it is answered, and
-/// carrying the connection's permit.
-#[derive(Clone)]
-struct Tracked {
-    router: Router,
-    connection: Arc<OpenConnection>,
-    permit: ConnectionPermit,
-}
-
-impl<B> Service<Request<B>> for Tracked
-where
-    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    type Response = Response<AnsweringBody>;
-    type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, mut request: Request<B>) -> Self::Future {
-        request.extensions_mut().insert(self.permit.clone());
-        let answering = Answering::new(&self.connection);
-        let answered = self.router.call(request.map(Body::new));
-        Box::pin(async move {
-            let response = answered.await?;
-            Ok(response.map(|body| AnsweringBody { body, _answering: answering }))
-        })
-    }
-}
-
-/// A response body that keeps its request counted until the connection has sent it (or
-/// dropped it): a connection writing an answer is not idle.
-struct AnsweringBody {
-    body: Body,
-    _answering: Answering,
-}
-
-impl http_body::Body for AnsweringBody {
-    type Data = bytes::Bytes;
-    type Error = axum::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
-        Pin::new(&mut self.body).poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        self.body.size_hint()
-    }
-}
-
-/// A request being answered; it stops counting when dropped, answered or not.
-struct Answering(Arc<OpenConnection>);
-
-impl Answering {
-    fn new(connection: &Arc<OpenConnection>) -> Self {
-        connection.activity.send_modify(|activity| activity.in_flight += 1);
-        Self(connection.clone())
-    }
-}
-
-impl Drop for Answering {
-    fn drop(&mut self) {
-        self.0.activity.send_modify(|activity| {
-            activity.in_flight -= 1;
-            if activity.in_flight == 0 {
-                activity.idle_since = Instant::now();
-            }
-        });
     }
 }
 
