@@ -82,9 +82,16 @@ struct ServerProcess {
     child: Child,
     address: SocketAddr,
     files_at_start: usize,
+    timeouts: Timeouts,
 }
 
 impl ServerProcess {
+    /// How long the server may take to close what the flood left: its longest timeout, and
+    /// [`END_BOUND`].
+    fn closing_bound(&self) -> Duration {
+        END_BOUND + self.timeouts.idle.max(self.timeouts.header_read)
+    }
+
     fn status_kib(&self, field: &str) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
             .unwrap_or_default();
@@ -112,7 +119,7 @@ impl ServerProcess {
                 sleep(ms(50)).await;
             }
         };
-        if timeout(END_BOUND, waiting).await.is_err() {
+        if timeout(self.closing_bound(), waiting).await.is_err() {
             panic!("{what}: the server still holds {} files", self.open_files());
         }
     }
@@ -150,7 +157,8 @@ where
         .find_map(|line| Some(line.unwrap().split_once("flood server on ")?.1.to_owned()))
         .expect("the server child prints its address");
     std::thread::spawn(move || lines.for_each(drop));
-    let mut server = ServerProcess { child, address: address.parse().unwrap(), files_at_start: 0 };
+    let address = address.parse().unwrap();
+    let mut server = ServerProcess { child, address, files_at_start: 0, timeouts };
     server.files_at_start = server.open_files();
     let server = Arc::new(server);
     let runtime =
@@ -224,7 +232,7 @@ async fn connect(address: SocketAddr) -> TcpStream {
 // (a) Keep-alive clients pinging below the idle timeout.
 
 async fn pinging_clients(server: Arc<ServerProcess>, clients: usize, every: Duration, probed: u32) {
-    let address = server.address;
+    let (address, closing) = (server.address, server.closing_bound());
     let flooding = CancellationToken::new();
     let closed_by_server = Arc::new(AtomicU64::new(0));
     let mut pingers = JoinSet::new();
@@ -250,7 +258,7 @@ async fn pinging_clients(server: Arc<ServerProcess>, clients: usize, every: Dura
                         () = sleep(every) => {}
                         () = flooding.cancelled() => {
                             // The flood is over: hold the connection until the server closes it.
-                            until_closed(&mut stream, END_BOUND).await.expect("closed by the server");
+                            until_closed(&mut stream, closing).await.expect("closed by the server");
                             return;
                         }
                     }
