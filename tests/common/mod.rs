@@ -161,3 +161,13 @@ impl Drop for TestServer {
         self.task.abort();
     }
 }
+
+/// The full name libtest lists for the test `name` of `module` (pass `module_path!()`): what
+/// `--exact` needs when a test re-runs itself in a child process of its test binary, where a
+/// test of a suite is listed as `module::name`.
+pub fn test_path(module: &str, name: &str) -> String {
+    match module.split_once("::") {
+        Some((_binary, path)) => format!("{path}::{name}"),
+        None => name.to_owned(),
+    }
+}

@@ -1,4 +1,4 @@
-//! Shared by the hardening suites (`hostile_jwt`, `hostile_http`, `hostile_logs`, `load`):
+//! Shared by the hardening tests (the `hostile` and `load` suites, `hostile_logs.rs`):
 //! the secret, hand-built JWTs, raw HTTP requests, a server that counts the bytes it reads and
 //! its live connections, and the lists of hostile cases with the exact answer each must get.
 

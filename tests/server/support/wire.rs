@@ -1,7 +1,7 @@
-//! Helpers for `tests/limits.rs`: waiting for the server to close a connection, a raw HTTP/2
-//! client that writes frames byte by byte (and answers PING and SETTINGS, so that only the
-//! server's own timers can close it), hyper's HTTP/2 client with prior knowledge, and the
-//! process's memory and open-file limit.
+//! Helpers for the limits and floods tests: waiting for the server to close a connection, a
+//! raw HTTP/2 client that writes frames byte by byte (and answers PING and SETTINGS, so that
+//! only the server's own timers can close it), hyper's HTTP/2 client with prior knowledge, and
+//! the process's memory and open-file limit.
 
 #![allow(unreachable_pub)]
 

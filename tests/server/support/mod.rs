@@ -1,10 +1,11 @@
-//! Helpers for `tests/server.rs`: a `WebhookServer` on 127.0.0.1:0, requests for the raw
+//! Helpers for the server suite: a `WebhookServer` on 127.0.0.1:0, requests for the raw
 //! HTTP/1.1 client of `common` (head only, for websockets, or with the body), and recording
 //! handlers.
 
 #![allow(unreachable_pub)]
 
 pub mod handlers;
+pub mod wire;
 
 use std::net::SocketAddr;
 use std::time::Duration;

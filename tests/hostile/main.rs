@@ -1,0 +1,20 @@
+//! The signer, property tests and hostile inputs: the signer against MeshAgent's own sender,
+//! any payload with any secret, JWT and HTTP attacks over real TCP, and `Debug`/`Display`
+//! that show nothing secret.
+
+#[cfg(feature = "axum")]
+#[path = "../common/mod.rs"]
+mod common;
+#[cfg(feature = "axum")]
+#[path = "../hardening/mod.rs"]
+mod hardening;
+
+#[cfg(feature = "axum")]
+mod debug_output;
+#[cfg(feature = "axum")]
+mod http_inputs;
+#[cfg(feature = "axum")]
+mod jwt_inputs;
+mod properties;
+#[cfg(feature = "axum")]
+mod signer;

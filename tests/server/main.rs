@@ -1,0 +1,15 @@
+//! The built-in `WebhookServer` and the CLI over real TCP: routes, handler failures, shutdown
+//! and configuration; keep-alive after rejections; every limit; connection floods.
+
+#![cfg(feature = "server")]
+
+#[path = "../common/mod.rs"]
+mod common;
+mod support;
+
+#[cfg(feature = "cli")]
+mod cli;
+mod connections;
+mod floods;
+mod limits;
+mod serve;
