@@ -6,7 +6,11 @@
 //!
 //! One test in this binary: it installs the global subscriber.
 
+#![cfg(feature = "axum")]
+
+#[allow(dead_code, unused_imports, reason = "this binary uses part of the shared helpers")]
 mod common;
+#[allow(dead_code, reason = "this binary uses part of the hardening helpers")]
 mod hardening;
 
 use common::{Capture, TestServer, exchange, recording_app};

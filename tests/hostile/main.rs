@@ -4,9 +4,11 @@
 
 #[cfg(feature = "axum")]
 #[path = "../common/mod.rs"]
+#[allow(dead_code, unused_imports, reason = "this binary uses part of the shared helpers")]
 mod common;
 #[cfg(feature = "axum")]
 #[path = "../hardening/mod.rs"]
+#[allow(dead_code, reason = "this binary uses part of the hardening helpers")]
 mod hardening;
 
 #[cfg(feature = "axum")]

@@ -4,6 +4,7 @@
 
 #[cfg(feature = "axum")]
 #[path = "../common/mod.rs"]
+#[allow(dead_code, unused_imports, reason = "this binary uses part of the shared helpers")]
 mod common;
 
 #[cfg(feature = "axum")]

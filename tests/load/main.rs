@@ -4,8 +4,10 @@
 #![cfg(feature = "axum")]
 
 #[path = "../common/mod.rs"]
+#[allow(dead_code, unused_imports, reason = "this binary uses part of the shared helpers")]
 mod common;
 #[path = "../hardening/mod.rs"]
+#[allow(dead_code, unused_imports, reason = "this binary uses part of the hardening helpers")]
 mod hardening;
 
 mod faults;
