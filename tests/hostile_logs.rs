@@ -1,12 +1,16 @@
 //! Captures every tracing event at TRACE level (the crate's, axum's, hyper's) while all the
-//! hostile cases of `hostile_jwt` and `hostile_http`, a websocket upgrade and clients hanging
-//! up go through a real server, then checks that no line contains the secret, a JWT, a
-//! room.call participant token, a payload or its digest. `Debug` and `Display` of what the
+//! hostile cases of the hostile suite (`jwt_inputs`, `http_inputs`), a websocket upgrade and
+//! clients hanging up go through a real server, then checks that no line contains the secret,
+//! a JWT, a room.call participant token, a payload or its digest. `Debug` and `Display` of what the
 //! crate hands out are checked the same way.
 //!
 //! One test in this binary: it installs the global subscriber.
 
+#![cfg(feature = "axum")]
+
+#[allow(dead_code, unused_imports, reason = "this binary uses part of the shared helpers")]
 mod common;
+#[allow(dead_code, reason = "this binary uses part of the hardening helpers")]
 mod hardening;
 
 use common::{Capture, TestServer, exchange, recording_app};

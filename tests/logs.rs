@@ -4,6 +4,9 @@
 //!
 //! One test in this binary: it installs the global subscriber.
 
+#![cfg(feature = "axum")]
+
+#[allow(dead_code, unused_imports, reason = "this binary uses part of the shared helpers")]
 mod common;
 
 use common::{Capture, TestServer, recording_app, send_raw, vectors};

@@ -8,6 +8,9 @@
 //! only test here that logs to the global subscriber). The span test records span fields with
 //! a small `tracing_subscriber::Layer`, as this thread's default subscriber.
 
+#![cfg(feature = "axum")]
+
+#[allow(dead_code, unused_imports, reason = "this binary uses part of the shared helpers")]
 mod common;
 
 use std::collections::HashMap;

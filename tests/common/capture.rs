@@ -5,11 +5,11 @@ use std::sync::{Arc, Mutex};
 
 /// What the global subscriber wrote.
 #[derive(Clone, Default)]
-pub struct Capture(Arc<Mutex<Vec<u8>>>);
+pub(crate) struct Capture(Arc<Mutex<Vec<u8>>>);
 
 impl Capture {
     /// Installs the global subscriber at TRACE, without colors, writing here.
-    pub fn install_trace() -> Self {
+    pub(crate) fn install_trace() -> Self {
         let capture = Self::default();
         let writer = capture.clone();
         tracing_subscriber::fmt()
@@ -21,7 +21,7 @@ impl Capture {
     }
 
     /// Everything written so far.
-    pub fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
     }
 }

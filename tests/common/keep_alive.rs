@@ -12,17 +12,17 @@ use tokio::net::TcpStream;
 use super::raw_http::{RawResponse, parse_response};
 
 /// How long one exchange (writing the request while reading its answer) may take.
-pub const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(20);
+pub(crate) const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// One keep-alive connection; bytes read past a response are kept for the next one.
 #[derive(Debug)]
-pub struct KeepAlive {
+pub(crate) struct KeepAlive {
     stream: TcpStream,
     buffer: Vec<u8>,
 }
 
 impl KeepAlive {
-    pub async fn connect(addr: SocketAddr) -> Self {
+    pub(crate) async fn connect(addr: SocketAddr) -> Self {
         let stream = tokio::time::timeout(EXCHANGE_TIMEOUT, TcpStream::connect(addr))
             .await
             .expect("connected within 20 s")
@@ -32,7 +32,7 @@ impl KeepAlive {
     }
 
     /// Writes `request` while reading one response, both within [`EXCHANGE_TIMEOUT`].
-    pub async fn round_trip(&mut self, request: &[u8]) -> Result<RawResponse, String> {
+    pub(crate) async fn round_trip(&mut self, request: &[u8]) -> Result<RawResponse, String> {
         let (mut reader, mut writer) = self.stream.split();
         let buffer = &mut self.buffer;
         let write = async {
@@ -51,7 +51,7 @@ impl KeepAlive {
     }
 
     /// Writes `bytes` only.
-    pub async fn write(&mut self, bytes: &[u8]) -> Result<(), String> {
+    pub(crate) async fn write(&mut self, bytes: &[u8]) -> Result<(), String> {
         match tokio::time::timeout(EXCHANGE_TIMEOUT, self.stream.write_all(bytes)).await {
             Err(_) => {
                 Err(format!("could not write {} bytes within {EXCHANGE_TIMEOUT:?}", bytes.len()))
@@ -61,7 +61,7 @@ impl KeepAlive {
     }
 
     /// Reads one response (a `1xx` included) without writing anything.
-    pub async fn read_response(&mut self) -> Result<RawResponse, String> {
+    pub(crate) async fn read_response(&mut self) -> Result<RawResponse, String> {
         let (mut reader, _) = self.stream.split();
         let read = read_one_response(&mut reader, &mut self.buffer);
         tokio::time::timeout(EXCHANGE_TIMEOUT, read)
@@ -70,7 +70,7 @@ impl KeepAlive {
     }
 
     /// Reads until the server closes the connection; the bytes that came before the end.
-    pub async fn read_to_close(&mut self) -> Result<Vec<u8>, String> {
+    pub(crate) async fn read_to_close(&mut self) -> Result<Vec<u8>, String> {
         let mut rest = std::mem::take(&mut self.buffer);
         match tokio::time::timeout(EXCHANGE_TIMEOUT, self.stream.read_to_end(&mut rest)).await {
             Err(_) => Err(format!("the server kept the connection open for {EXCHANGE_TIMEOUT:?}")),
@@ -80,14 +80,14 @@ impl KeepAlive {
     }
 
     /// The stream, for writing and reading in separate tasks.
-    pub fn into_stream(self) -> TcpStream {
+    pub(crate) fn into_stream(self) -> TcpStream {
         self.stream
     }
 }
 
 /// Reads one response head, then `Content-Length` bytes of body (none for `1xx`), from
 /// `reader` with `buffer` holding what was read before; what follows stays in `buffer`.
-pub async fn read_one_response<R: AsyncRead + Unpin>(
+pub(crate) async fn read_one_response<R: AsyncRead + Unpin>(
     reader: &mut R,
     buffer: &mut Vec<u8>,
 ) -> Result<RawResponse, String> {

@@ -10,23 +10,23 @@ use tokio::net::TcpStream;
 
 /// A parsed HTTP/1.1 response.
 #[derive(Debug)]
-pub struct RawResponse {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
+pub(crate) struct RawResponse {
+    pub(crate) status: u16,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: Vec<u8>,
 }
 
 impl RawResponse {
-    pub fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
 
     /// The body, which must be UTF-8.
-    pub fn utf8(&self) -> &str {
+    pub(crate) fn utf8(&self) -> &str {
         std::str::from_utf8(&self.body).expect("the body is UTF-8")
     }
 
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(key, _)| key.eq_ignore_ascii_case(name))
@@ -36,7 +36,7 @@ impl RawResponse {
 
 /// Sends `METHOD PATH HTTP/1.1` with exactly `headers` (plus Host, Content-Length and
 /// `Connection: close`) and `body`, and reads the whole response.
-pub async fn send_raw(
+pub(crate) async fn send_raw(
     addr: SocketAddr,
     method: &str,
     path: &str,
@@ -54,13 +54,13 @@ pub async fn send_raw(
 }
 
 /// Writes `request` as is and reads the response until the server closes the connection.
-pub async fn exchange(addr: SocketAddr, request: &[u8]) -> RawResponse {
+pub(crate) async fn exchange(addr: SocketAddr, request: &[u8]) -> RawResponse {
     let mut stream = TcpStream::connect(addr).await.expect("connect");
     stream.write_all(request).await.expect("write request");
     read_response(&mut stream).await
 }
 
-pub async fn read_response(stream: &mut TcpStream) -> RawResponse {
+pub(crate) async fn read_response(stream: &mut TcpStream) -> RawResponse {
     let mut raw = Vec::new();
     tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut raw))
         .await
@@ -71,7 +71,7 @@ pub async fn read_response(stream: &mut TcpStream) -> RawResponse {
 
 /// Reads the response head byte by byte up to the blank line, so nothing after it (a body,
 /// websocket frames) is consumed; the body is left empty.
-pub async fn read_head(stream: &mut TcpStream) -> RawResponse {
+pub(crate) async fn read_head(stream: &mut TcpStream) -> RawResponse {
     let mut head = Vec::new();
     while !head.ends_with(b"\r\n\r\n") {
         let byte = stream.read_u8().await.expect("a complete response head");
@@ -81,7 +81,7 @@ pub async fn read_head(stream: &mut TcpStream) -> RawResponse {
 }
 
 /// After [`read_head`]: reads `Content-Length` bytes (none when it is absent) as the body.
-pub async fn read_body(stream: &mut TcpStream, response: &mut RawResponse) {
+pub(crate) async fn read_body(stream: &mut TcpStream, response: &mut RawResponse) {
     let length: usize =
         response.header("content-length").map_or(0, |length| length.parse().unwrap());
     let mut body = vec![0; length];
@@ -89,7 +89,7 @@ pub async fn read_body(stream: &mut TcpStream, response: &mut RawResponse) {
     response.body = body;
 }
 
-pub fn parse_response(raw: &[u8]) -> RawResponse {
+pub(crate) fn parse_response(raw: &[u8]) -> RawResponse {
     let split =
         raw.windows(4).position(|window| window == b"\r\n\r\n").expect("response has a head");
     let mut response = parse_head(&raw[..split]);

@@ -1,10 +1,8 @@
-//! Shared by the hardening suites (`hostile_jwt`, `hostile_http`, `hostile_logs`, `load`):
+//! Shared by the hardening tests (the `hostile` and `load` suites, `hostile_logs.rs`):
 //! the secret, hand-built JWTs, raw HTTP requests, a server that counts the bytes it reads and
 //! its live connections, and the lists of hostile cases with the exact answer each must get.
 
-#![allow(dead_code, unreachable_pub, unused_imports)]
-
-pub mod cases;
+pub(crate) mod cases;
 
 use std::io;
 use std::net::SocketAddr;
@@ -30,27 +28,27 @@ use crate::common::{
 };
 
 /// The receiver's secret in every hardening test.
-pub const SECRET: &str = "whsec_hardening_3c9f1e7a5b2d4c6e8f0a1b3c5d7e9f1a";
+pub(crate) const SECRET: &str = "whsec_hardening_3c9f1e7a5b2d4c6e8f0a1b3c5d7e9f1a";
 /// A key the attacker controls.
-pub const ATTACKER_KEY: &str = "attacker-controlled-key-9d8c7b6a";
+pub(crate) const ATTACKER_KEY: &str = "attacker-controlled-key-9d8c7b6a";
 /// Appears in every payload built here, so the log test can look for payload content.
-pub const PAYLOAD_MARKER: &str = "hardening-payload-marker-5e2a";
+pub(crate) const PAYLOAD_MARKER: &str = "hardening-payload-marker-5e2a";
 /// A `room.call` participant token that must never be logged.
-pub const PARTICIPANT_TOKEN: &str = "participant-token-hardening-b71c";
+pub(crate) const PARTICIPANT_TOKEN: &str = "participant-token-hardening-b71c";
 
 /// The canonical JOSE header PyJWT writes.
-pub const HS256_HEADER: &str = r#"{"alg":"HS256","typ":"JWT"}"#;
+pub(crate) const HS256_HEADER: &str = r#"{"alg":"HS256","typ":"JWT"}"#;
 
-pub fn b64(bytes: impl AsRef<[u8]>) -> String {
+pub(crate) fn b64(bytes: impl AsRef<[u8]>) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
-pub fn sha256_hex(payload: &[u8]) -> String {
+pub(crate) fn sha256_hex(payload: &[u8]) -> String {
     hex::encode(Sha256::digest(payload))
 }
 
 /// HMAC of `input` under `key` with the hash named by `alg` (`HS256`, `HS384`, `HS512`).
-pub fn hmac(alg: &str, key: &[u8], input: &[u8]) -> Vec<u8> {
+pub(crate) fn hmac(alg: &str, key: &[u8], input: &[u8]) -> Vec<u8> {
     fn run<M: Mac + KeyInit>(key: &[u8], input: &[u8]) -> Vec<u8> {
         let mut mac = <M as KeyInit>::new_from_slice(key).expect("HMAC takes any key length");
         mac.update(input);
@@ -66,24 +64,19 @@ pub fn hmac(alg: &str, key: &[u8], input: &[u8]) -> Vec<u8> {
 
 /// `header_segment.claims_segment.signature` with the segments given as already-encoded
 /// text, signed with HMAC-`alg` under `key` over exactly those segments.
-pub fn sign_segments(header: &str, claims: &str, alg: &str, key: &[u8]) -> String {
+pub(crate) fn sign_segments(header: &str, claims: &str, alg: &str, key: &[u8]) -> String {
     let input = format!("{header}.{claims}");
     let signature = b64(hmac(alg, key, input.as_bytes()));
     format!("{input}.{signature}")
 }
 
-/// A JWT from JSON texts (encoded canonically), signed with HMAC-`alg` under `key`.
-pub fn jwt(header_json: &str, claims_json: &str, alg: &str, key: &[u8]) -> String {
-    sign_segments(&b64(header_json), &b64(claims_json), alg, key)
-}
-
 /// A token with the canonical header and `claims`, signed by the receiver's secret.
-pub fn secret_jwt(claims: &Value) -> String {
+pub(crate) fn secret_jwt(claims: &Value) -> String {
     Signer::new(SECRET).token_for_claims(claims)
 }
 
 /// `{"sha256": <digest of payload>}` plus `extra` members.
-pub fn claims_for(payload: &[u8], extra: &[(&str, Value)]) -> Value {
+pub(crate) fn claims_for(payload: &[u8], extra: &[(&str, Value)]) -> Value {
     let mut claims = serde_json::Map::new();
     claims.insert("sha256".to_owned(), Value::String(sha256_hex(payload)));
     for (name, value) in extra {
@@ -93,7 +86,7 @@ pub fn claims_for(payload: &[u8], extra: &[(&str, Value)]) -> Value {
 }
 
 /// A `room.ended` payload carrying a unique id and the payload marker.
-pub fn event_body(id: &str) -> String {
+pub(crate) fn event_body(id: &str) -> String {
     Signer::event_payload(
         "room.ended",
         &json!({"room_name": format!("{PAYLOAD_MARKER}-{id}"), "id": id}),
@@ -104,7 +97,7 @@ pub fn event_body(id: &str) -> String {
 /// duplicates and non-UTF-8 values are possible), `Connection: close` unless `keep_alive`, a
 /// `Content-Length` of the body unless one is among the headers or `Transfer-Encoding` is,
 /// then the body.
-pub fn raw_request(
+pub(crate) fn raw_request(
     method: &str,
     path: &str,
     headers: &[(&str, &[u8])],
@@ -133,7 +126,7 @@ pub fn raw_request(
 }
 
 /// `POST /webhook` with a JSON content type, the given `Meshagent-Signature` value and body.
-pub fn signed_post(signature: &[u8], body: &[u8]) -> Vec<u8> {
+pub(crate) fn signed_post(signature: &[u8], body: &[u8]) -> Vec<u8> {
     raw_request(
         "POST",
         "/webhook",
@@ -145,7 +138,7 @@ pub fn signed_post(signature: &[u8], body: &[u8]) -> Vec<u8> {
 
 /// Sends a correctly signed event with a fresh id: the server must answer 200 and the
 /// handler must see exactly that id, once.
-pub async fn assert_still_serves(addr: SocketAddr, seen: &Seen, after: &str) {
+pub(crate) async fn assert_still_serves(addr: SocketAddr, seen: &Seen, after: &str) {
     let id = format!("control-after-{after}");
     let body = event_body(&id);
     let headers = signed_json_headers(SECRET, body.as_bytes());
@@ -163,7 +156,7 @@ pub async fn assert_still_serves(addr: SocketAddr, seen: &Seen, after: &str) {
 
 /// Sends one case's raw bytes and checks the answer; the handler must be reached exactly
 /// when the case expects 200. Then checks the server still serves.
-pub async fn run_case(addr: SocketAddr, seen: &Seen, case: &cases::Case) -> RawResponse {
+pub(crate) async fn run_case(addr: SocketAddr, seen: &Seen, case: &cases::Case) -> RawResponse {
     let before = seen.lock().unwrap().len();
     let response = exchange(addr, &case.request).await;
     let after = seen.lock().unwrap().len();
@@ -183,17 +176,17 @@ pub async fn run_case(addr: SocketAddr, seen: &Seen, case: &cases::Case) -> RawR
 
 /// Counters kept by a [`CountingServer`].
 #[derive(Debug, Default)]
-pub struct Counters {
+pub(crate) struct Counters {
     /// Bytes the HTTP server read from all its sockets.
-    pub bytes_read: AtomicU64,
+    pub(crate) bytes_read: AtomicU64,
     /// Connections accepted.
-    pub accepted: AtomicUsize,
+    pub(crate) accepted: AtomicUsize,
     /// Connections whose socket is still open on the server side.
-    pub live: AtomicUsize,
+    pub(crate) live: AtomicUsize,
 }
 
 /// A listener that counts what the server reads and how many connections are open.
-pub struct CountingListener {
+pub(crate) struct CountingListener {
     listener: TcpListener,
     counters: Arc<Counters>,
 }
@@ -222,7 +215,7 @@ impl axum::serve::Listener for CountingListener {
 }
 
 /// A server-side socket that counts the bytes read from it and its own lifetime.
-pub struct CountingStream {
+pub(crate) struct CountingStream {
     stream: TcpStream,
     counters: Arc<Counters>,
 }
@@ -266,14 +259,14 @@ impl AsyncWrite for CountingStream {
 }
 
 /// A real server on 127.0.0.1:0 with [`Counters`]; it stops when dropped.
-pub struct CountingServer {
-    pub addr: SocketAddr,
-    pub counters: Arc<Counters>,
+pub(crate) struct CountingServer {
+    pub(crate) addr: SocketAddr,
+    pub(crate) counters: Arc<Counters>,
     server: TestServer,
 }
 
 impl CountingServer {
-    pub async fn start(app: Router) -> Self {
+    pub(crate) async fn start(app: Router) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
         let counters = Arc::new(Counters::default());
         let listener = CountingListener { listener, counters: counters.clone() };
@@ -281,16 +274,16 @@ impl CountingServer {
         Self { addr: server.addr, counters, server }
     }
 
-    pub fn bytes_read(&self) -> u64 {
+    pub(crate) fn bytes_read(&self) -> u64 {
         self.counters.bytes_read.load(Ordering::SeqCst)
     }
 
-    pub fn live(&self) -> usize {
+    pub(crate) fn live(&self) -> usize {
         self.counters.live.load(Ordering::SeqCst)
     }
 
     /// Waits (up to `within`) until no more than `at_most` connections are open.
-    pub async fn wait_live_at_most(&self, at_most: usize, within: Duration) -> usize {
+    pub(crate) async fn wait_live_at_most(&self, at_most: usize, within: Duration) -> usize {
         let deadline = tokio::time::Instant::now() + within;
         while self.live() > at_most && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(10)).await;
@@ -300,7 +293,7 @@ impl CountingServer {
 }
 
 /// Splits a byte stream holding several HTTP/1.1 responses framed by `Content-Length`.
-pub fn split_responses(mut raw: &[u8]) -> Vec<RawResponse> {
+pub(crate) fn split_responses(mut raw: &[u8]) -> Vec<RawResponse> {
     let mut responses = Vec::new();
     while let Some(head_end) = raw.windows(4).position(|window| window == b"\r\n\r\n") {
         let head = parse_response(&raw[..head_end + 4]);
@@ -316,7 +309,7 @@ pub fn split_responses(mut raw: &[u8]) -> Vec<RawResponse> {
 }
 
 /// Resident memory of this process, in KiB (`VmRSS`), and its high-water mark (`VmHWM`).
-pub fn memory_kib() -> (u64, u64) {
+pub(crate) fn memory_kib() -> (u64, u64) {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let field = |name: &str| {
         status
@@ -329,16 +322,6 @@ pub fn memory_kib() -> (u64, u64) {
 }
 
 /// Open file descriptors of this process (sockets included).
-pub fn open_fds() -> usize {
+pub(crate) fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").map_or(0, |dir| dir.count())
-}
-
-/// Open sockets of this process.
-pub fn open_sockets() -> usize {
-    std::fs::read_dir("/proc/self/fd").map_or(0, |dir| {
-        dir.filter_map(Result::ok)
-            .filter_map(|entry| std::fs::read_link(entry.path()).ok())
-            .filter(|target| target.to_string_lossy().starts_with("socket:"))
-            .count()
-    })
 }

@@ -29,7 +29,7 @@ fn hundred_thousand_keys() -> Vec<u8> {
 }
 
 /// Every hostile signed body, with its answer.
-pub fn body_cases() -> Vec<Case> {
+pub(crate) fn body_cases() -> Vec<Case> {
     let digits = format!("9{}", "0".repeat(9_999));
     let invalid_utf8 = [
         br#"{"event": "room.ended", "data": {"room_name": ""#.as_slice(),

@@ -31,7 +31,7 @@ fn accepted(name: &str, request: Vec<u8>, id: &str) -> Case {
 }
 
 /// Every header attack, with its answer.
-pub fn header_cases() -> Vec<Case> {
+pub(crate) fn header_cases() -> Vec<Case> {
     let json: &[u8] = b"application/json";
     let mut cases = Vec::new();
 

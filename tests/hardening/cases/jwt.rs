@@ -229,7 +229,7 @@ const SCHEMES: &[(&str, &str, &str)] = &[
 ];
 
 /// Every JWT attack, with its answer.
-pub fn jwt_cases() -> Vec<Case> {
+pub(crate) fn jwt_cases() -> Vec<Case> {
     let mut cases = Vec::new();
     let mut add = |name: &str, signature: String, status: u16, reason: &'static str| {
         let body = event_body(&format!("jwt-{name}"));

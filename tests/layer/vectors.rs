@@ -1,14 +1,12 @@
 //! Every request MeshAgent's own Python SDK built (`../shared/vectors/vectors.json`), sent byte
 //! for byte over real TCP to an axum server made of `MeshagentSignatureLayer` and
 //! `MeshagentEvent`. The websocket-upgrade vectors are answered by the built-in server
-//! (`tests/server.rs`).
-
-mod common;
+//! (`serve.rs` in the server suite).
 
 use std::convert::Infallible;
 
+use crate::common::{Expected, TestServer, Vector, recording_app, send_raw, vectors};
 use bytes::Bytes;
-use common::{Expected, TestServer, Vector, recording_app, send_raw, vectors};
 use http::{Request, Response};
 use http_body_util::Full;
 use meshagent_webhooks::{MeshagentSignatureLayer, SignatureVerifier, Signer};
@@ -121,7 +119,7 @@ fn python_cases() -> Vec<PythonCase> {
     struct File {
         cases: Vec<PythonCase>,
     }
-    let text = include_str!("data/python_digest_cases.json");
+    let text = include_str!("../data/python_digest_cases.json");
     serde_json::from_str::<File>(text).unwrap().cases
 }
 

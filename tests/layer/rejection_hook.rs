@@ -5,8 +5,6 @@
 //! `SignatureVerifier::verify_event` answers as the layer does for every SDK vector with a body
 //! payload; and the start-up errors read as sentences naming `MESHAGENT_WEBHOOK_SECRET`.
 
-mod common;
-
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -177,7 +175,7 @@ async fn a_lowercase_bearer_is_refused_with_the_rule_it_broke() {
 // `SignatureVerifier::verify_event` against the layer, for every SDK vector with a body payload.
 
 /// The vector's request as `http` types: its headers (names lowercased by `http`) and body.
-fn vector_request(vector: &common::Vector) -> (HeaderMap, Vec<u8>) {
+fn vector_request(vector: &crate::common::Vector) -> (HeaderMap, Vec<u8>) {
     let mut headers = HeaderMap::new();
     for (name, value) in vector.headers() {
         headers.append(
@@ -201,7 +199,7 @@ fn keeping_app(layer: MeshagentSignatureLayer) -> (Router, Arc<Mutex<Option<Mesh
 
 #[tokio::test]
 async fn verify_event_answers_as_the_layer_does_for_every_body_payload_vector() {
-    let vectors: Vec<_> = common::vectors()
+    let vectors: Vec<_> = crate::common::vectors()
         .into_iter()
         .filter(|vector| {
             !vector.headers.keys().any(|name| name.eq_ignore_ascii_case("meshagent-webhook"))
@@ -416,7 +414,8 @@ fn from_env_takes_the_previous_secret_as_secret_index_1() {
     for (scenario, secret, previous) in scenarios {
         let mut command = std::process::Command::new(std::env::current_exe().unwrap());
         command
-            .args(["--exact", NAME, "--nocapture", "--test-threads=1"])
+            .args(["--exact", &crate::common::test_path(module_path!(), NAME)])
+            .args(["--nocapture", "--test-threads=1"])
             .env(SCENARIO, scenario)
             .env_remove("MESHAGENT_WEBHOOK_SECRET")
             .env_remove("MESHAGENT_WEBHOOK_PREVIOUS_SECRET")

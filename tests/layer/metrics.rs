@@ -7,8 +7,6 @@
 //! drives an axum `Router` on a current-thread runtime inside it, so tests do not see each
 //! other's metrics.
 
-#![cfg(feature = "metrics")]
-
 use std::future::Future;
 use std::time::Duration;
 

@@ -1,9 +1,7 @@
-//! Helpers for `tests/limits.rs`: waiting for the server to close a connection, a raw HTTP/2
-//! client that writes frames byte by byte (and answers PING and SETTINGS, so that only the
-//! server's own timers can close it), hyper's HTTP/2 client with prior knowledge, and the
-//! process's memory and open-file limit.
-
-#![allow(unreachable_pub)]
+//! Helpers for the limits and floods tests: waiting for the server to close a connection, a
+//! raw HTTP/2 client that writes frames byte by byte (and answers PING and SETTINGS, so that
+//! only the server's own timers can close it), hyper's HTTP/2 client with prior knowledge, and
+//! the process's memory and open-file limit.
 
 use std::convert::Infallible;
 use std::io::ErrorKind;
@@ -23,14 +21,14 @@ use tokio::time::timeout;
 
 /// The generous bound within which the server must have closed a connection once its limit
 /// has passed (the limits themselves are a few hundred milliseconds in these tests).
-pub const CLOSE_BOUND: Duration = Duration::from_secs(5);
+pub(crate) const CLOSE_BOUND: Duration = Duration::from_secs(5);
 
-pub const fn ms(millis: u64) -> Duration {
+pub(crate) const fn ms(millis: u64) -> Duration {
     Duration::from_millis(millis)
 }
 
 /// Connects to `address`, within [`CLOSE_BOUND`].
-pub async fn connect(address: SocketAddr) -> TcpStream {
+pub(crate) async fn connect(address: SocketAddr) -> TcpStream {
     timeout(CLOSE_BOUND, TcpStream::connect(address))
         .await
         .expect("connected within the bound")
@@ -38,7 +36,7 @@ pub async fn connect(address: SocketAddr) -> TcpStream {
 }
 
 /// Whether an error means the peer has closed or reset the connection.
-pub fn is_closed_error(kind: ErrorKind) -> bool {
+pub(crate) fn is_closed_error(kind: ErrorKind) -> bool {
     matches!(
         kind,
         ErrorKind::ConnectionReset
@@ -50,7 +48,7 @@ pub fn is_closed_error(kind: ErrorKind) -> bool {
 
 /// Reads until the server closes the connection (end of stream or reset), for at most
 /// `within`: what was received before, or `Err` when the connection was still open.
-pub async fn until_closed<R: AsyncRead + Unpin>(
+pub(crate) async fn until_closed<R: AsyncRead + Unpin>(
     stream: &mut R,
     within: Duration,
 ) -> Result<Vec<u8>, String> {
@@ -74,7 +72,7 @@ pub async fn until_closed<R: AsyncRead + Unpin>(
 }
 
 /// Panics unless the server closes `stream` within [`CLOSE_BOUND`]; what it sent before.
-pub async fn assert_closed<R: AsyncRead + Unpin>(stream: &mut R, what: &str) -> Vec<u8> {
+pub(crate) async fn assert_closed<R: AsyncRead + Unpin>(stream: &mut R, what: &str) -> Vec<u8> {
     match until_closed(stream, CLOSE_BOUND).await {
         Ok(received) => received,
         Err(error) => panic!("{what}: {error}"),
@@ -84,18 +82,18 @@ pub async fn assert_closed<R: AsyncRead + Unpin>(stream: &mut R, what: &str) -> 
 // ---------------------------------------------------------------------------------------------
 // HTTP/2 by hand (RFC 9113): frames written byte by byte.
 
-pub const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-pub const DATA: u8 = 0x0;
-pub const HEADERS: u8 = 0x1;
-pub const SETTINGS: u8 = 0x4;
-pub const PING: u8 = 0x6;
-pub const GOAWAY: u8 = 0x7;
-pub const END_STREAM: u8 = 0x1;
-pub const ACK: u8 = 0x1;
-pub const END_HEADERS: u8 = 0x4;
+pub(crate) const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+pub(crate) const DATA: u8 = 0x0;
+pub(crate) const HEADERS: u8 = 0x1;
+pub(crate) const SETTINGS: u8 = 0x4;
+pub(crate) const PING: u8 = 0x6;
+pub(crate) const GOAWAY: u8 = 0x7;
+pub(crate) const END_STREAM: u8 = 0x1;
+pub(crate) const ACK: u8 = 0x1;
+pub(crate) const END_HEADERS: u8 = 0x4;
 
 /// One frame: 24-bit length, type, flags, stream id, payload.
-pub fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+pub(crate) fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
     let length = u32::try_from(payload.len()).unwrap();
     let mut frame = Vec::with_capacity(9 + payload.len());
     frame.extend_from_slice(&length.to_be_bytes()[1..]);
@@ -108,19 +106,19 @@ pub fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
 
 /// `GET /` (the health check) as an HPACK header block, static table only: `:method GET`,
 /// `:scheme http`, `:path /`, and `:authority a` as a literal without indexing.
-pub const GET_ROOT_BLOCK: &[u8] = &[0x82, 0x86, 0x84, 0x01, 0x01, b'a'];
+pub(crate) const GET_ROOT_BLOCK: &[u8] = &[0x82, 0x86, 0x84, 0x01, 0x01, b'a'];
 
 /// A raw HTTP/2 client connection.
-pub struct RawH2 {
-    pub stream: TcpStream,
+pub(crate) struct RawH2 {
+    pub(crate) stream: TcpStream,
     /// The type of every frame received, in order.
-    pub received: Vec<u8>,
+    pub(crate) received: Vec<u8>,
 }
 
 impl RawH2 {
     /// Connects, sends the preface and an empty SETTINGS frame, and acknowledges the server's
     /// SETTINGS, within [`CLOSE_BOUND`].
-    pub async fn connect(address: SocketAddr) -> Self {
+    pub(crate) async fn connect(address: SocketAddr) -> Self {
         let mut stream = connect(address).await;
         let mut opening = PREFACE.to_vec();
         opening.extend(frame(SETTINGS, 0, 0, &[]));
@@ -138,7 +136,7 @@ impl RawH2 {
         client
     }
 
-    pub async fn send(&mut self, kind: u8, flags: u8, stream: u32, payload: &[u8]) {
+    pub(crate) async fn send(&mut self, kind: u8, flags: u8, stream: u32, payload: &[u8]) {
         self.stream.write_all(&frame(kind, flags, stream, payload)).await.unwrap();
     }
 
@@ -173,7 +171,7 @@ impl RawH2 {
 
     /// Reads (and answers) frames until `stream` ends, within [`CLOSE_BOUND`]; the `:status` of
     /// its response as the first byte of the header block (HPACK index 0x88 is 200).
-    pub async fn wait_for_response(&mut self, stream: u32) -> u8 {
+    pub(crate) async fn wait_for_response(&mut self, stream: u32) -> u8 {
         let reading = async {
             let mut status = None;
             while let Some((kind, flags, id, payload)) = self.next_frame(true).await {
@@ -193,7 +191,7 @@ impl RawH2 {
     }
 
     /// Reads frames, answering none, until the server closes the connection, within `within`.
-    pub async fn read_until_closed(&mut self, within: Duration) -> Result<(), String> {
+    pub(crate) async fn read_until_closed(&mut self, within: Duration) -> Result<(), String> {
         let reading = async { while self.next_frame(false).await.is_some() {} };
         timeout(within, reading).await.map_err(|_| {
             format!("still open after {within:?}; frames received {:?}", self.received)
@@ -204,11 +202,11 @@ impl RawH2 {
 // ---------------------------------------------------------------------------------------------
 // hyper's HTTP/2 client, with prior knowledge.
 
-pub type ClientBody = UnsyncBoxBody<Bytes, Infallible>;
+pub(crate) type ClientBody = UnsyncBoxBody<Bytes, Infallible>;
 
 /// An HTTP/2 connection to `address` and the task driving it; the task ends when the
 /// connection does.
-pub async fn h2_client(
+pub(crate) async fn h2_client(
     address: SocketAddr,
 ) -> (SendRequest<ClientBody>, tokio::task::JoinHandle<Result<(), hyper::Error>>) {
     let stream = connect(address).await;
@@ -233,25 +231,25 @@ fn status_kib(field: &str) -> u64 {
 }
 
 /// This process's resident set size, in KiB (`VmRSS`): the memory it has touched.
-pub fn rss_kib() -> u64 {
+pub(crate) fn rss_kib() -> u64 {
     status_kib("VmRSS:")
 }
 
 /// This process's private writable memory, in KiB (`VmData`): what it has reserved, touched
 /// or not (an allocation's untouched pages are not resident, but they are reserved).
-pub fn data_kib() -> u64 {
+pub(crate) fn data_kib() -> u64 {
     status_kib("VmData:")
 }
 
 /// Samples `VmRSS` and `VmData` every 2 ms on a thread of its own, keeping the highest of each.
-pub struct PeakMemory {
+pub(crate) struct PeakMemory {
     peaks: Arc<[AtomicU64; 2]>,
     running: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl PeakMemory {
-    pub fn start() -> Self {
+    pub(crate) fn start() -> Self {
         let peaks = Arc::new([AtomicU64::new(rss_kib()), AtomicU64::new(data_kib())]);
         let running = Arc::new(AtomicBool::new(true));
         let thread = std::thread::spawn({
@@ -268,7 +266,7 @@ impl PeakMemory {
     }
 
     /// Stops sampling; the highest `VmRSS` and `VmData` seen, in KiB.
-    pub fn stop(mut self) -> (u64, u64) {
+    pub(crate) fn stop(mut self) -> (u64, u64) {
         self.running.store(false, Ordering::SeqCst);
         if let Some(thread) = self.thread.take() {
             thread.join().unwrap();
@@ -280,7 +278,7 @@ impl PeakMemory {
 }
 
 /// The soft and hard limits on open files (`Max open files` in `/proc/self/limits`).
-pub fn open_file_limits() -> (u64, u64) {
+pub(crate) fn open_file_limits() -> (u64, u64) {
     let limits = std::fs::read_to_string("/proc/self/limits").unwrap_or_default();
     let parse = |field: Option<&str>| match field {
         Some("unlimited") => u64::MAX,
@@ -294,6 +292,6 @@ pub fn open_file_limits() -> (u64, u64) {
 }
 
 /// How long since `started`, in milliseconds with one decimal, for the printed figures.
-pub fn millis_since(started: Instant) -> String {
+pub(crate) fn millis_since(started: Instant) -> String {
     format!("{:.1} ms", started.elapsed().as_secs_f64() * 1000.0)
 }

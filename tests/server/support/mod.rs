@@ -1,10 +1,9 @@
-//! Helpers for `tests/server.rs`: a `WebhookServer` on 127.0.0.1:0, requests for the raw
+//! Helpers for the server suite: a `WebhookServer` on 127.0.0.1:0, requests for the raw
 //! HTTP/1.1 client of `common` (head only, for websockets, or with the body), and recording
 //! handlers.
 
-#![allow(unreachable_pub)]
-
-pub mod handlers;
+pub(crate) mod handlers;
+pub(crate) mod wire;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -19,23 +18,23 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub use crate::common::RawResponse;
+pub(crate) use crate::common::RawResponse;
 use crate::common::{read_body, read_head};
 
-pub const SECRET: &str = "whsec_server_tests_4e1d9a";
-pub const OK_BODY: &str = r#"{"ok": true}"#;
+pub(crate) const SECRET: &str = "whsec_server_tests_4e1d9a";
+pub(crate) const OK_BODY: &str = r#"{"ok": true}"#;
 
 // ---------------------------------------------------------------------------------------------
 // A server on 127.0.0.1:0, stopped through a channel.
 
-pub struct TestServer {
-    pub address: SocketAddr,
-    pub stop: Option<oneshot::Sender<()>>,
-    pub task: JoinHandle<Result<(), ServerError>>,
+pub(crate) struct TestServer {
+    pub(crate) address: SocketAddr,
+    pub(crate) stop: Option<oneshot::Sender<()>>,
+    pub(crate) task: JoinHandle<Result<(), ServerError>>,
 }
 
 impl TestServer {
-    pub async fn start<H: WebhookHandler>(server: WebhookServer<H>) -> Self {
+    pub(crate) async fn start<H: WebhookHandler>(server: WebhookServer<H>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
@@ -46,14 +45,14 @@ impl TestServer {
     }
 
     /// Sends the shutdown signal without waiting.
-    pub fn signal(&mut self) {
+    pub(crate) fn signal(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
     }
 
     /// Stops the server and returns what `serve_with_shutdown` returned.
-    pub async fn stop(mut self) -> Result<(), ServerError> {
+    pub(crate) async fn stop(mut self) -> Result<(), ServerError> {
         self.signal();
         tokio::time::timeout(Duration::from_secs(15), &mut self.task)
             .await
@@ -67,7 +66,7 @@ impl TestServer {
 
 /// Writes `method path` with `headers` (plus Host, Content-Length when there is a body, and
 /// `Connection: close` unless a Connection header is given), then reads the response head.
-pub async fn send_raw(
+pub(crate) async fn send_raw(
     address: SocketAddr,
     method: &str,
     path: &str,
@@ -94,7 +93,7 @@ pub async fn send_raw(
 }
 
 /// [`send_raw`], then the body (by Content-Length).
-pub async fn exchange(
+pub(crate) async fn exchange(
     address: SocketAddr,
     method: &str,
     path: &str,
@@ -109,7 +108,7 @@ pub async fn exchange(
 }
 
 /// Sends an `http::Request` (for example one built by `Signer`).
-pub async fn send(address: SocketAddr, request: Request<Full<Bytes>>) -> RawResponse {
+pub(crate) async fn send(address: SocketAddr, request: Request<Full<Bytes>>) -> RawResponse {
     let (parts, body) = request.into_parts();
     let body = body.collect().await.unwrap().to_bytes();
     let headers: Vec<(String, String)> = parts
@@ -121,12 +120,12 @@ pub async fn send(address: SocketAddr, request: Request<Full<Bytes>>) -> RawResp
     exchange(address, parts.method.as_str(), &parts.uri.to_string(), &headers, &body).await
 }
 
-pub fn pairs(headers: &[(&str, &str)]) -> Vec<(String, String)> {
+pub(crate) fn pairs(headers: &[(&str, &str)]) -> Vec<(String, String)> {
     headers.iter().map(|(name, value)| ((*name).to_owned(), (*value).to_owned())).collect()
 }
 
 /// The websocket handshake headers plus a header payload signed by `signer`.
-pub fn websocket_headers(signer: &Signer, payload: &str) -> Vec<(String, String)> {
+pub(crate) fn websocket_headers(signer: &Signer, payload: &str) -> Vec<(String, String)> {
     pairs(&[
         ("Meshagent-Webhook", payload),
         ("Meshagent-Signature", &signer.signature_header(payload.as_bytes())),
@@ -140,7 +139,7 @@ pub fn websocket_headers(signer: &Signer, payload: &str) -> Vec<(String, String)
 // ---------------------------------------------------------------------------------------------
 // The shared vectors (loaded by `common::vectors_json`), through the whole stack.
 
-pub fn vector_headers(vector: &Value) -> Vec<(String, String)> {
+pub(crate) fn vector_headers(vector: &Value) -> Vec<(String, String)> {
     vector["headers"]
         .as_object()
         .unwrap()
@@ -150,7 +149,7 @@ pub fn vector_headers(vector: &Value) -> Vec<(String, String)> {
 }
 
 /// The handler method a verified event goes to.
-pub fn method_for(event: &str) -> &'static str {
+pub(crate) fn method_for(event: &str) -> &'static str {
     match event {
         "room.started" => "on_room_started",
         "room.ended" => "on_room_ended",

@@ -4,8 +4,6 @@
 //! `Debug` and serialized as itself; and a handler is unit-tested with a constructed event,
 //! without HTTP.
 
-mod common;
-
 use meshagent_webhooks::{
     MeshagentEvent, ParticipantToken, RoomCall, RoomEnded, RoomStarted, StorageFileDeleted,
     StorageFileMoved, StorageFileUpdated, UnknownEvent,
@@ -13,7 +11,7 @@ use meshagent_webhooks::{
 use serde_json::{Value, json};
 
 /// The payload a vector delivers: its `Meshagent-Webhook` header when it has one, else its body.
-fn payload(vector: &common::Vector) -> String {
+fn payload(vector: &crate::common::Vector) -> String {
     vector
         .headers()
         .into_iter()
@@ -23,8 +21,10 @@ fn payload(vector: &common::Vector) -> String {
 
 #[test]
 fn every_accepted_sdk_payload_round_trips_through_meshagent_event() {
-    let accepted: Vec<_> =
-        common::vectors().into_iter().filter(|vector| vector.expected.expect == "accept").collect();
+    let accepted: Vec<_> = crate::common::vectors()
+        .into_iter()
+        .filter(|vector| vector.expected.expect == "accept")
+        .collect();
     assert_eq!(accepted.len(), 27, "the SDK vector set accepts 27 requests");
     let mut header_payloads = 0;
     for vector in &accepted {

@@ -1,8 +1,6 @@
 //! The signer against MeshAgent's own sender: byte-exact payloads and headers for every vector
 //! that `send_webhook` produced, and round trips through the layer.
 
-mod common;
-
 use axum::body::Body;
 use http::StatusCode;
 use http_body_util::BodyExt;
@@ -10,7 +8,7 @@ use meshagent_webhooks::{Forgery, MeshagentSignatureLayer, Signer};
 use serde_json::json;
 use tower::ServiceExt;
 
-use common::{recording_app, vectors};
+use crate::common::{recording_app, vectors};
 
 /// Accepted vectors that `send_webhook` did not produce as is: tokens built by hand with extra
 /// claims or another JOSE header, and a body from a non-Python sender.

@@ -5,14 +5,11 @@
 //! precise status, a rejected request never reaches the handler, and the server answers a
 //! valid signed request with 200 after each.
 
-mod common;
-mod hardening;
-
 use std::time::{Duration, Instant};
 
-use common::{TestServer, read_response, recording_app};
-use hardening::cases::{MISMATCH, MISSING, body_cases, header_cases};
-use hardening::{
+use crate::common::{TestServer, read_response, recording_app};
+use crate::hardening::cases::{MISMATCH, MISSING, body_cases, header_cases};
+use crate::hardening::{
     CountingServer, SECRET, assert_still_serves, event_body, raw_request, run_case, split_responses,
 };
 use http::StatusCode;
@@ -53,7 +50,7 @@ async fn upload(
     head: Vec<u8>,
     total: usize,
     piece: fn(usize) -> Vec<u8>,
-) -> (common::RawResponse, usize) {
+) -> (crate::common::RawResponse, usize) {
     let stream = TcpStream::connect(addr).await.unwrap();
     let (mut reader, mut writer) = stream.into_split();
     writer.write_all(&head).await.unwrap();
@@ -72,7 +69,7 @@ async fn upload(
     let mut raw = Vec::new();
     let _ = tokio::time::timeout(Duration::from_secs(20), reader.read_to_end(&mut raw)).await;
     let written = writing.await.unwrap();
-    (common::parse_response(&raw), written)
+    (crate::common::parse_response(&raw), written)
 }
 
 #[tokio::test]
@@ -181,7 +178,7 @@ async fn malformed_framing_gets_a_precise_status() {
              Content-Type: application/json\r\nMeshagent-Signature: {}\r\n{framing}\r\n\r\n{payload}",
             signature(body.as_bytes()),
         );
-        let response = common::exchange(server.addr, request.as_bytes()).await;
+        let response = crate::common::exchange(server.addr, request.as_bytes()).await;
         println!("{name}: {} {:?}", response.status, response.text());
         assert_eq!(response.status, status, "{name}: {}", response.text());
         let reached = seen.lock().unwrap().len();

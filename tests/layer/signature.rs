@@ -2,8 +2,6 @@
 //! status and body and never reaches the inner service; accepted requests carry the signed
 //! bytes. Body limits over a real TCP server too.
 
-mod common;
-
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -246,7 +244,7 @@ async fn streamed_over_the_limit(content_length: Option<&str>, chunks: usize, si
 #[tokio::test]
 async fn declared_length_over_the_limit_is_refused_and_the_body_thrown_away() {
     // Refused from the head; what follows is drained so that the connection stays usable
-    // (tests/connections.rs has the cases where it is not drained).
+    // (`connections/undrainable.rs` in the server suite has the cases where it is not drained).
     let polled = streamed_over_the_limit(Some("2048"), 2, 1024).await;
     assert!(polled, "the body was not drained");
 }
@@ -333,10 +331,10 @@ mod over_tcp {
     use tokio::io::AsyncWriteExt;
     use tokio::net::TcpStream;
 
-    use super::common::{
+    use super::*;
+    use crate::common::{
         TestServer, exchange, read_response, recording_app, send_raw, signed_json_headers,
     };
-    use super::*;
 
     #[tokio::test]
     async fn oversized_content_length_is_answered_without_waiting_for_the_body() {

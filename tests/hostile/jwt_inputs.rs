@@ -3,12 +3,9 @@
 //! encodings, wrong claim types. Each gets 401 with its exact reason, never reaches the
 //! handler, and the server answers a valid signed request with 200 right after.
 
-mod common;
-mod hardening;
-
-use common::{TestServer, recording_app};
-use hardening::cases::jwt_cases;
-use hardening::{
+use crate::common::{TestServer, recording_app};
+use crate::hardening::cases::jwt_cases;
+use crate::hardening::{
     SECRET, assert_still_serves, claims_for, event_body, run_case, secret_jwt, signed_post,
 };
 use meshagent_webhooks::{MeshagentSignatureLayer, SignatureVerifier};
@@ -52,7 +49,7 @@ async fn megabyte_token(token: String) {
     let server = TestServer::start(app).await;
     let body = event_body("megabyte-token");
     let request = signed_post(format!("Bearer {token}").as_bytes(), body.as_bytes());
-    let response = common::exchange(server.addr, &request).await;
+    let response = crate::common::exchange(server.addr, &request).await;
     // hyper refuses a head larger than its buffer (about 400 KiB) before any service runs.
     assert_eq!(response.status, 431, "{}", response.text());
     assert!(seen.lock().unwrap().is_empty());

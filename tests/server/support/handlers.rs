@@ -16,16 +16,16 @@ use super::SECRET;
 /// Records which method got what; on a websocket it sends the room name, then echoes one text
 /// message. Clones share what they record.
 #[derive(Default, Clone)]
-pub struct Recorder {
-    pub calls: Arc<Mutex<Vec<(&'static str, String)>>>,
+pub(crate) struct Recorder {
+    pub(crate) calls: Arc<Mutex<Vec<(&'static str, String)>>>,
 }
 
 impl Recorder {
-    pub fn record(&self, method: &'static str, detail: impl Into<String>) {
+    pub(crate) fn record(&self, method: &'static str, detail: impl Into<String>) {
         self.calls.lock().unwrap().push((method, detail.into()));
     }
 
-    pub fn calls(&self) -> Vec<(&'static str, String)> {
+    pub(crate) fn calls(&self) -> Vec<(&'static str, String)> {
         self.calls.lock().unwrap().clone()
     }
 }
@@ -93,8 +93,8 @@ impl WebhookHandler for Recorder {
 /// Fails or panics on demand: `room.ended` for room `fail` returns an error, for `panic`
 /// panics; any other room is recorded.
 #[derive(Default, Clone)]
-pub struct Faulty {
-    pub handled: Arc<Mutex<Vec<String>>>,
+pub(crate) struct Faulty {
+    pub(crate) handled: Arc<Mutex<Vec<String>>>,
 }
 
 impl WebhookHandler for Faulty {
@@ -112,10 +112,10 @@ impl WebhookHandler for Faulty {
 
 /// Blocks in `room.started` until released.
 #[derive(Default, Clone)]
-pub struct Slow {
-    pub entered: Arc<Notify>,
-    pub release: Arc<Notify>,
-    pub finished: Arc<Mutex<bool>>,
+pub(crate) struct Slow {
+    pub(crate) entered: Arc<Notify>,
+    pub(crate) release: Arc<Notify>,
+    pub(crate) finished: Arc<Mutex<bool>>,
 }
 
 impl WebhookHandler for Slow {
@@ -127,6 +127,6 @@ impl WebhookHandler for Slow {
     }
 }
 
-pub fn signed<H: WebhookHandler>(handler: H) -> WebhookServer<H> {
+pub(crate) fn signed<H: WebhookHandler>(handler: H) -> WebhookServer<H> {
     WebhookServer::new(handler).with_secret(SECRET)
 }

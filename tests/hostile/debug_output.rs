@@ -6,10 +6,7 @@
 //! participant ids). The fix is in the hardening report (redact the values in
 //! `debug_fields!`, `src/event/types.rs`).
 
-mod common;
-mod hardening;
-
-use hardening::{PARTICIPANT_TOKEN, SECRET};
+use crate::hardening::{PARTICIPANT_TOKEN, SECRET};
 use meshagent_webhooks::{
     MeshagentEvent, MeshagentSignatureLayer, SignatureVerifier, Signer, WebhookSecret,
 };

@@ -4,20 +4,17 @@
 //! error.
 //!
 //! The normal run sends 2,000 events over 16 connections; the full run (100,000 over 64) is
-//! ignored: `cargo test --release --all-features --test load -- --ignored --nocapture`.
-//! Faults (hang-ups, peak memory) are in `load_faults.rs`.
-
-mod common;
-mod hardening;
+//! ignored: `cargo test --release --all-features --test load traffic:: -- --ignored --nocapture`.
+//! Faults (hang-ups, peak memory) are in `faults.rs`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use crate::common::recording_app;
+use crate::hardening::{CountingServer, SECRET, memory_kib};
 use bytes::Bytes;
-use common::recording_app;
-use hardening::{CountingServer, SECRET, memory_kib};
 use http::header::HOST;
 use http_body_util::BodyExt;
 use hyper_util::rt::TokioIo;
@@ -108,6 +105,7 @@ async fn client(
 }
 
 async fn run_load(events: usize, connections: usize) {
+    let _serial = crate::SERIAL.lock().await;
     let (app, seen) = recording_app(MeshagentSignatureLayer::new(SECRET));
     let server = CountingServer::start(app).await;
     let (rss_before, _) = memory_kib();
@@ -178,7 +176,7 @@ async fn load_2000_events_over_16_connections_one_in_ten_forged() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "full load run: cargo test --release --all-features --test load -- --ignored --nocapture"]
+#[ignore = "full load run: cargo test --release --all-features --test load traffic:: -- --ignored --nocapture"]
 async fn load_100000_events_over_64_connections_one_in_ten_forged() {
     run_load(100_000, 64).await;
 }

@@ -1,10 +1,15 @@
 //! `MeshagentEvent` through a real axum `Router`: typed variants, unknown events, content-type
-//! and shape rejections, and the answer when the layer is missing.
+//! and shape rejections, the answer when the layer is missing, and the values only Python's
+//! `json.dumps` writes (NaN, Infinity, integers beyond 64 bits) over real TCP.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
 use axum::extract::Json;
 use axum::routing::post;
 use axum::{Extension, Router};
+use bytes::Bytes;
 use http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
 use meshagent_webhooks::{
@@ -13,6 +18,8 @@ use meshagent_webhooks::{
 };
 use serde_json::{Value, json};
 use tower::ServiceExt;
+
+use crate::common::{KeepAlive, TestServer};
 
 const SECRET: &str = "whsec_extractor_tests";
 
@@ -189,4 +196,88 @@ async fn the_extractor_leaves_the_body_for_other_extractors() {
     *request.uri_mut() = "/extension".parse().unwrap();
     let expected = format!("{} {}", body.len(), body.len());
     assert_eq!(send(app, request).await, (StatusCode::OK, expected));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Values only Python's `json.dumps` writes.
+
+/// Written by Python 3's `json.dumps` (MeshAgent's serialiser), e.g.
+/// `python3 -c 'import json; print(json.dumps({"event": "x", "data": {"n": float("nan")}}))'`,
+/// with `float("inf")`, `float("-inf")` and `2**70` for the others.
+const PYTHON_NAN: &str = r#"{"event": "x", "data": {"n": NaN}}"#;
+const PYTHON_INFINITY: &str = r#"{"event": "x", "data": {"n": Infinity}}"#;
+const PYTHON_MINUS_INFINITY: &str = r#"{"event": "x", "data": {"n": -Infinity}}"#;
+const PYTHON_2_POW_70: &str = r#"{"event": "x", "data": {"n": 1180591620717411303424}}"#;
+
+const NAN_OR_INFINITY: &str =
+    "invalid request body: payload has NaN or Infinity, which JSON cannot carry";
+const BEYOND_64_BITS: &str =
+    "invalid request body: payload has an integer beyond 64 bits, which would lose precision";
+
+fn python_cases() -> [(&'static str, &'static str); 4] {
+    [
+        (PYTHON_NAN, NAN_OR_INFINITY),
+        (PYTHON_INFINITY, NAN_OR_INFINITY),
+        (PYTHON_MINUS_INFINITY, NAN_OR_INFINITY),
+        (PYTHON_2_POW_70, BEYOND_64_BITS),
+    ]
+}
+
+/// `/event` takes a `MeshagentEvent`, `/raw` the `VerifiedWebhook` (it answers the payload and
+/// records it); both behind the layer.
+async fn python_app() -> (TestServer, Arc<Mutex<Vec<Bytes>>>, Arc<AtomicUsize>) {
+    let raw_seen = Arc::new(Mutex::new(Vec::new()));
+    let events = Arc::new(AtomicUsize::new(0));
+    let (raw, counted) = (raw_seen.clone(), events.clone());
+    let app = Router::new()
+        .route(
+            "/event",
+            post(move |_event: MeshagentEvent| async move {
+                counted.fetch_add(1, Ordering::SeqCst);
+                "event"
+            }),
+        )
+        .route(
+            "/raw",
+            post(move |Extension(webhook): Extension<VerifiedWebhook>| async move {
+                raw.lock().unwrap().push(webhook.payload().clone());
+                webhook.payload().clone()
+            }),
+        )
+        .layer(MeshagentSignatureLayer::new(SECRET));
+    (TestServer::start(app).await, raw_seen, events)
+}
+
+fn python_request(path: &str, body: &str) -> Vec<u8> {
+    let signature = Signer::new(SECRET).signature_header(body.as_bytes());
+    format!(
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+         Meshagent-Signature: {signature}\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+#[tokio::test]
+async fn python_nan_infinity_and_big_integers_are_refused_by_the_extractor_with_400_naming_them() {
+    let (server, _, events) = python_app().await;
+    let mut connection = KeepAlive::connect(server.addr).await;
+    for (body, reason) in python_cases() {
+        let response = connection.round_trip(&python_request("/event", body)).await.unwrap();
+        assert_eq!((response.status, response.text().as_str()), (400, reason), "{body}");
+    }
+    assert_eq!(events.load(Ordering::SeqCst), 0, "no such event reached the handler");
+}
+
+#[tokio::test]
+async fn python_nan_infinity_and_big_integers_reach_a_verified_webhook_handler_byte_for_byte() {
+    let (server, raw_seen, _) = python_app().await;
+    let mut connection = KeepAlive::connect(server.addr).await;
+    for (body, _) in python_cases() {
+        let response = connection.round_trip(&python_request("/raw", body)).await.unwrap();
+        assert_eq!((response.status, response.utf8()), (200, body));
+    }
+    let seen = raw_seen.lock().unwrap().clone();
+    let expected: Vec<Bytes> = python_cases().iter().map(|(body, _)| Bytes::from(*body)).collect();
+    assert_eq!(seen, expected);
 }

@@ -1,11 +1,6 @@
 //! The built-in `WebhookServer` over real TCP: each test starts a server on 127.0.0.1:0 and
 //! stops it at the end.
 
-#![cfg(feature = "server")]
-
-mod common;
-mod server_support;
-
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
@@ -18,9 +13,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::Role;
 
-use common::{read_body, vectors_json};
-use server_support::handlers::{Faulty, Recorder, Slow, signed};
-use server_support::{
+use crate::common::{read_body, vectors_json};
+use crate::support::handlers::{Faulty, Recorder, Slow, signed};
+use crate::support::{
     OK_BODY, SECRET, TestServer, exchange, method_for, pairs, send, send_raw, vector_headers,
     websocket_headers,
 };
@@ -469,7 +464,12 @@ fn environment_defaults_and_start_up_without_a_secret() {
     for (scenario, secret, port) in scenarios {
         let mut child = std::process::Command::new(std::env::current_exe().unwrap());
         child
-            .args(["--exact", "environment_defaults_and_start_up_without_a_secret", "--nocapture"])
+            .arg("--exact")
+            .arg(crate::common::test_path(
+                module_path!(),
+                "environment_defaults_and_start_up_without_a_secret",
+            ))
+            .arg("--nocapture")
             .env(SCENARIO, scenario)
             .env_remove("MESHAGENT_WEBHOOK_SECRET")
             .env_remove("MESHAGENT_PORT");

@@ -6,8 +6,6 @@
 //! environment is never changed. Every child is killed when its guard drops (also when an
 //! assertion fails) and every wait is bounded.
 
-#![cfg(feature = "cli")]
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};

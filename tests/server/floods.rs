@@ -7,15 +7,7 @@
 //! several moments; in the end every hostile connection has been closed by the server and the
 //! server's open files are back where they started; its peak RSS stays bounded. The normal
 //! run has short versions; the long ones, with the default timeouts, are ignored:
-//! `cargo test --release --all-features --test floods -- --ignored --nocapture --test-threads=1`.
-
-#![cfg(feature = "server")]
-
-mod common;
-#[allow(dead_code)]
-mod limits_support;
-#[allow(dead_code)]
-mod server_support;
+//! `cargo test --release --all-features --test server floods:: -- --ignored --nocapture --test-threads=1`.
 
 use std::future::Future;
 use std::io::{BufRead, BufReader};
@@ -38,8 +30,8 @@ use tokio::task::JoinSet;
 use tokio::time::{sleep, timeout};
 use tokio_util::sync::CancellationToken;
 
-use limits_support::{ClientBody, PREFACE, h2_client, ms, open_file_limits, until_closed};
-use server_support::{SECRET, exchange, send};
+use crate::support::wire::{ClientBody, PREFACE, h2_client, ms, open_file_limits, until_closed};
+use crate::support::{SECRET, exchange, send};
 
 /// Set in the child: the server's header read timeout, idle timeout and minimum-rate grace,
 /// in milliseconds.
@@ -145,7 +137,8 @@ where
         .arg("-c")
         .arg(format!("ulimit -n {SERVER_FILES} && exec \"$0\" \"$@\""))
         .arg(std::env::current_exe().unwrap())
-        .args(["--exact", name, "--include-ignored", "--nocapture", "--test-threads=1"])
+        .args(["--exact", &crate::common::test_path(module_path!(), name)])
+        .args(["--include-ignored", "--nocapture", "--test-threads=1"])
         .env(SERVER_ENV, config)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -299,7 +292,7 @@ fn keep_alive_clients_pinging_below_the_idle_timeout_keep_no_delivery_out() {
 }
 
 #[test]
-#[ignore = "110 s: cargo test --release --all-features --test floods -- --ignored --nocapture"]
+#[ignore = "110 s: cargo test --release --all-features --test server floods:: -- --ignored --nocapture"]
 fn keep_alive_clients_pinging_every_50_s_keep_no_delivery_out_for_110_s() {
     flood_test(
         "keep_alive_clients_pinging_every_50_s_keep_no_delivery_out_for_110_s",
@@ -383,7 +376,7 @@ fn silent_half_preface_and_slow_body_connections_at_once_keep_no_delivery_out() 
 }
 
 #[test]
-#[ignore = "40 s: cargo test --release --all-features --test floods -- --ignored --nocapture"]
+#[ignore = "40 s: cargo test --release --all-features --test server floods:: -- --ignored --nocapture"]
 fn silent_half_preface_and_slow_body_connections_keep_no_delivery_out_with_the_defaults() {
     flood_test(
         "silent_half_preface_and_slow_body_connections_keep_no_delivery_out_with_the_defaults",
@@ -444,7 +437,7 @@ fn http2_streams_whose_bodies_never_finish_keep_no_delivery_out() {
 }
 
 #[test]
-#[ignore = "60 s: cargo test --release --all-features --test floods -- --ignored --nocapture"]
+#[ignore = "60 s: cargo test --release --all-features --test server floods:: -- --ignored --nocapture"]
 fn http2_streams_whose_bodies_never_finish_keep_no_delivery_out_with_the_defaults() {
     flood_test(
         "http2_streams_whose_bodies_never_finish_keep_no_delivery_out_with_the_defaults",
@@ -494,7 +487,7 @@ fn silent_connections_reopened_as_fast_as_they_are_closed_keep_no_delivery_out()
 }
 
 #[test]
-#[ignore = "95 s: cargo test --release --all-features --test floods -- --ignored --nocapture"]
+#[ignore = "95 s: cargo test --release --all-features --test server floods:: -- --ignored --nocapture"]
 fn silent_connections_reopened_for_95_s_keep_no_delivery_out_with_the_defaults() {
     flood_test(
         "silent_connections_reopened_for_95_s_keep_no_delivery_out_with_the_defaults",

@@ -6,33 +6,30 @@
 //!   against 256 × 1 MiB.
 //!
 //! The normal run keeps a small hang-up run; the long one is ignored:
-//! `cargo test --release --all-features --test load_faults -- --ignored --nocapture`.
+//! `cargo test --release --all-features --test load faults:: -- --ignored --nocapture`.
 //!
-//! The tests take one lock so that memory and descriptor figures are not mixed up.
-
-mod common;
-mod hardening;
+//! The tests take `SERIAL` so that memory and descriptor figures are not mixed up.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
+use crate::common::recording_app;
+use crate::hardening::{
+    CountingServer, SECRET, assert_still_serves, memory_kib, open_fds, raw_request,
+};
 use axum::extract::State;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Extension, Router};
 use bytes::Bytes;
-use common::recording_app;
-use hardening::{CountingServer, SECRET, assert_still_serves, memory_kib, open_fds, raw_request};
 use meshagent_webhooks::{MeshagentEvent, MeshagentSignatureLayer, Signer, VerifiedWebhook};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::task::JoinSet;
-
-static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 const MIB: usize = 1024 * 1024;
 
@@ -40,7 +37,7 @@ static BIG_RESPONSE: LazyLock<Bytes> = LazyLock::new(|| Bytes::from(vec![b'x'; 8
 
 /// `/webhook` records events; `/big` answers 8 MiB; `/ws` upgrades a verified `room.call`
 /// and holds the socket until the client goes; `open_sockets` counts those held.
-fn fault_app() -> (Router, common::Seen, Arc<AtomicUsize>) {
+fn fault_app() -> (Router, crate::common::Seen, Arc<AtomicUsize>) {
     let (recording, seen) = recording_app(MeshagentSignatureLayer::new(SECRET));
     let open_sockets = Arc::new(AtomicUsize::new(0));
     async fn big(_: MeshagentEvent) -> Bytes {
@@ -85,7 +82,7 @@ fn signed_post(path: &str, body: &[u8], declared: Option<usize>) -> Vec<u8> {
 fn upgrade_request() -> Vec<u8> {
     let payload = Signer::event_payload(
         "room.call",
-        &json!({"room_name": "r", "room_url": "wss://x/r", "token": hardening::PARTICIPANT_TOKEN}),
+        &json!({"room_name": "r", "room_url": "wss://x/r", "token": crate::hardening::PARTICIPANT_TOKEN}),
     );
     let signature = Signer::new(SECRET).signature_header(payload.as_bytes());
     raw_request(
@@ -127,11 +124,11 @@ async fn hang_up(addr: SocketAddr, bytes: &[u8], read: usize, reset: bool) -> Ve
 }
 
 async fn disconnects(rounds: usize) {
-    let _serial = LOCK.lock().await;
+    let _serial = crate::SERIAL.lock().await;
     let (app, seen, open_sockets) = fault_app();
     let server = CountingServer::start(app).await;
     let runtime = tokio::runtime::Handle::current().metrics();
-    let body = hardening::event_body("fault");
+    let body = crate::hardening::event_body("fault");
     let big = signed_post("/big", body.as_bytes(), None);
     let upgrade = upgrade_request();
     let partial = {
@@ -203,7 +200,7 @@ async fn clients_hanging_up_mid_body_mid_response_or_mid_upgrade_leak_nothing() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "full fault run: cargo test --release --all-features --test load_faults -- --ignored --nocapture"]
+#[ignore = "full fault run: cargo test --release --all-features --test load faults:: -- --ignored --nocapture"]
 async fn clients_hanging_up_2000_rounds_leak_nothing() {
     disconnects(2_000).await;
 }
@@ -216,7 +213,7 @@ fn reset_peak() -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn peak_memory_of_256_concurrent_1_mib_uploads_is_about_256_mib() {
     const UPLOADS: usize = 256;
-    let _serial = LOCK.lock().await;
+    let _serial = crate::SERIAL.lock().await;
     let barrier = Arc::new(tokio::sync::Barrier::new(UPLOADS));
     // Every handler holds its verified payload until all 256 are in memory at once.
     async fn hold(
@@ -267,7 +264,7 @@ async fn peak_memory_of_256_concurrent_1_mib_uploads_is_about_256_mib() {
         uploads.spawn(async move {
             let mut stream = TcpStream::connect(addr).await.unwrap();
             stream.write_all(&request).await.unwrap();
-            common::read_response(&mut stream).await
+            crate::common::read_response(&mut stream).await
         });
     }
     let mut ok = 0;
@@ -302,7 +299,7 @@ async fn peak_memory_of_256_concurrent_1_mib_uploads_is_about_256_mib() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn partial_request_heads_hold_only_their_own_connections() {
     const CLIENTS: usize = 100;
-    let _serial = LOCK.lock().await;
+    let _serial = crate::SERIAL.lock().await;
     let (app, seen) = recording_app(MeshagentSignatureLayer::new(SECRET));
     let server = CountingServer::start(app).await;
     let mut slow = Vec::new();

@@ -1,0 +1,81 @@
+//! The connection cap: who gives way to a new connection, and who never does.
+
+use super::*;
+
+pub(super) type Events = Arc<Mutex<Vec<&'static str>>>;
+
+/// `GET /` on a connection of its own, in the background; "answered" is logged when its
+/// answer comes.
+pub(super) fn waiting_request(
+    server: &TestServer,
+    events: &Events,
+) -> tokio::task::JoinHandle<RawResponse> {
+    let (address, events) = (server.address, events.clone());
+    tokio::spawn(async move {
+        let response = exchange(address, "GET", "/", &[], b"").await;
+        events.lock().unwrap().push("answered");
+        response
+    })
+}
+
+/// Gives a wrongly admitted request time to be answered, then logs `event`.
+pub(super) async fn then_log(events: &Events, event: &'static str) {
+    sleep(ms(300)).await;
+    events.lock().unwrap().push(event);
+}
+
+#[tokio::test]
+async fn at_the_cap_the_connection_idle_longest_gives_way_to_a_new_one() {
+    let server = TestServer::start(
+        signed(Recorder::default())
+            .with_max_connections(4)
+            .with_header_read_timeout(NEVER)
+            .with_idle_timeout(NEVER),
+    )
+    .await;
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        let mut stream = connect(server.address).await;
+        assert_eq!(keep_alive_get(&mut stream).await.status, 200);
+        held.push(stream);
+        sleep(ms(20)).await;
+    }
+    // The first is used again: the second is now the one idle longest.
+    assert_eq!(keep_alive_get(&mut held[0]).await.status, 200);
+
+    assert_eq!(deliver(&server, "fifth").await.status, 200);
+    let received = assert_closed(&mut held[1], "the connection idle longest").await;
+    assert!(received.is_empty(), "it was closed between requests: {received:?}");
+    for index in [0, 2, 3] {
+        assert_eq!(keep_alive_get(&mut held[index]).await.status, 200, "connection {index}");
+    }
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn at_the_cap_a_connection_with_a_request_in_flight_is_never_closed_and_a_new_one_waits() {
+    let slow = Slow::default();
+    let server = TestServer::start(
+        signed(slow.clone())
+            .with_max_connections(1)
+            .with_header_read_timeout(NEVER)
+            .with_idle_timeout(NEVER),
+    )
+    .await;
+    let started =
+        Signer::new(SECRET).request("/webhook", "room.started", &json!({ "room_name": "slow" }));
+    let in_flight = tokio::spawn(send(server.address, started));
+    timeout(CLOSE_BOUND, slow.entered.notified()).await.expect("the handler is entered");
+
+    let events = Events::default();
+    let waiting = waiting_request(&server, &events);
+    then_log(&events, "the handler was released").await;
+    slow.release.notify_one();
+
+    let response = timeout(CLOSE_BOUND, in_flight).await.expect("answered").unwrap();
+    assert_eq!(response.status, 200, "the request in flight was answered, not cut");
+    let response = timeout(CLOSE_BOUND, waiting).await.expect("answered").unwrap();
+    assert_eq!(response.status, 200);
+    assert_eq!(*events.lock().unwrap(), ["the handler was released", "answered"]);
+    server.stop().await.unwrap();
+}
