@@ -3,7 +3,7 @@
 use axum::extract::FromRequestParts;
 use http::request::Parts;
 
-use super::{MeshagentEvent, check_content_type};
+use super::MeshagentEvent;
 use crate::rejection::{EventRejection, MissingSignatureLayer};
 use crate::signature::verified::VerifiedWebhook;
 
@@ -16,8 +16,7 @@ where
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let webhook =
             parts.extensions.get::<VerifiedWebhook>().ok_or_else(MissingSignatureLayer::new)?;
-        check_content_type(webhook.source(), &parts.headers)?;
-        let event = Self::from_json(webhook.payload())?;
+        let event = Self::from_delivery(webhook.payload(), webhook.source(), &parts.headers)?;
         if let Some(delivery) = &webhook.delivery {
             delivery.record_event(event.name(), event.label());
         }

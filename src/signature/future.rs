@@ -18,7 +18,7 @@ use tower_service::Service;
 use super::body::{BodyReader, DRAIN_LIMIT, IncomingBody};
 use super::layer::{BoxError, Config, ResponseBody};
 use super::verified::{PayloadSource, VerifiedClaims, VerifiedToken, VerifiedWebhook};
-use super::verify::single;
+use super::verify::header_once;
 use crate::rejection::{
     EventRejection, PayloadTooLarge, Rejection, SignatureRejection, trace_rejection,
 };
@@ -161,7 +161,7 @@ fn too_large(detail: &'static str) -> SignatureRejection {
 
 /// The request's `Content-Length`, when it has exactly one and it is a number.
 fn content_length(headers: &HeaderMap) -> Option<u64> {
-    single(headers, &CONTENT_LENGTH)??.to_str().ok()?.parse().ok()
+    header_once(headers, &CONTENT_LENGTH).ok()??.to_str().ok()?.parse().ok()
 }
 
 /// The verified payload becomes the request: its bytes the body, the framing headers made to
