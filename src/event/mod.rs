@@ -125,7 +125,7 @@ impl MeshagentEvent {
     }
 
     /// The event name for known events, `unknown` for the others: a bounded set, for metrics.
-    #[cfg_attr(not(feature = "axum"), allow(dead_code))]
+    #[cfg(feature = "axum")]
     pub(crate) fn label(&self) -> &'static str {
         known_events!(self, event => event.label(), _unknown => "unknown")
     }
