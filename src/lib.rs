@@ -8,8 +8,6 @@
            ([`MeshagentEvent`]) and a [`Signer`]. The full guide is this page built with the \
            `server` feature, as on docs.rs."
 )]
-#![forbid(unsafe_code)]
-#![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod event;

@@ -1,4 +1,6 @@
-//! Python's `json.dumps` with its default settings, byte for byte: [`redump`] transcodes any
+//! Python's JSON next to JSON's: [`python_only_value`] finds what Python's `json.dumps` writes
+//! and JSON cannot carry. Python's `json.dumps` with its default settings, byte for byte:
+//! [`redump`] transcodes any
 //! JSON text to `json.dumps(json.loads(text))` (what MeshAgent's Python receiver hashes), and
 //! [`dumps`] writes a value as MeshAgent's sender does. `", "` between members and items, `": "`
 //! after keys, everything outside printable ASCII as lowercase `\uXXXX` (UTF-16 units, so
@@ -231,6 +233,47 @@ impl Redump<'_> {
         }
         (self.at > start).then_some(self.at - start)
     }
+}
+
+/// The first value outside strings that Python's `json.dumps` writes and JSON cannot carry
+/// without loss, as a rejection detail: `NaN`, `Infinity`, `-Infinity`, or an integer beyond
+/// 64 bits.
+pub(crate) fn python_only_value(text: &[u8]) -> Option<&'static str> {
+    let mut at = 0;
+    while let Some(&byte) = text.get(at) {
+        let rest = &text[at..];
+        match byte {
+            b'"' => at = string_end(text, at + 1),
+            b'N' | b'I' if rest.starts_with(b"NaN") || rest.starts_with(b"Infinity") => {
+                return Some("payload has NaN or Infinity, which JSON cannot carry");
+            }
+            b'-' | b'0'..=b'9' => {
+                let numeric = |b: &u8| matches!(b, b'0'..=b'9' | b'.' | b'e' | b'E' | b'+' | b'-');
+                let len = 1 + rest[1..].iter().take_while(|b| numeric(b)).count();
+                let number = std::str::from_utf8(&rest[..len]).unwrap_or_default();
+                at += len;
+                let integer = number != "-" && !number.contains(['.', 'e', 'E']);
+                if integer && number.parse::<i64>().is_err() && number.parse::<u64>().is_err() {
+                    return Some(
+                        "payload has an integer beyond 64 bits, which would lose precision",
+                    );
+                }
+            }
+            _ => at += 1,
+        }
+    }
+    None
+}
+
+/// The index after the closing quote of a string whose contents start at `at`.
+fn string_end(text: &[u8], at: usize) -> usize {
+    let mut escaped = false;
+    let end = text[at..].iter().position(|&byte| {
+        let close = byte == b'"' && !escaped;
+        escaped = byte == b'\\' && !escaped;
+        close
+    });
+    end.map_or(text.len(), |end| at + end + 1)
 }
 
 #[cfg(test)]

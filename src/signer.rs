@@ -5,7 +5,6 @@ use std::fmt;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
-use hmac::Mac;
 use http::{HeaderValue, Method, Request, header};
 use http_body_util::Full;
 use serde_json::Value;
@@ -13,7 +12,8 @@ use sha2::{Digest, Sha256};
 
 use crate::python_json;
 use crate::secret::WebhookSecret;
-use crate::signature::verify::{CANONICAL_HEADER_SEGMENT, MESHAGENT_SIGNATURE};
+use crate::signature::MESHAGENT_SIGNATURE;
+use crate::signature::jwt::{PYJWT_HEADER_SEGMENT, hs256};
 
 /// Signs payloads exactly as MeshAgent's `send_webhook` does: `Meshagent-Signature: Bearer <jwt>`
 /// where the JWT is HS256 with the JOSE header `{"alg":"HS256","typ":"JWT"}` and the single claim
@@ -82,7 +82,7 @@ impl Signer {
     }
 
     /// A JWT with arbitrary `claims` (serialized compactly, in the order given), signed HS256
-    /// with the canonical header. For testing claim checks: expired tokens, audiences, ….
+    /// with the header MeshAgent's tokens have. For testing claim checks: expired tokens, audiences, ….
     ///
     /// # Example
     ///
@@ -98,8 +98,8 @@ impl Signer {
     /// ```
     pub fn token_for_claims(&self, claims: &Value) -> String {
         let claims = URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).unwrap_or_default());
-        let signing_input = format!("{CANONICAL_HEADER_SEGMENT}.{claims}");
-        let signature = self.sign(signing_input.as_bytes());
+        let signing_input = format!("{PYJWT_HEADER_SEGMENT}.{claims}");
+        let signature = URL_SAFE_NO_PAD.encode(hs256(&self.key, signing_input.as_bytes()));
         format!("{signing_input}.{signature}")
     }
 
@@ -240,12 +240,6 @@ impl Signer {
             Forgery::MissingSignature => None,
         };
         build_request(uri, payload, signature)
-    }
-
-    fn sign(&self, signing_input: &[u8]) -> String {
-        let mut mac = self.key.hmac();
-        mac.update(signing_input);
-        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
     }
 }
 

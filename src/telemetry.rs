@@ -2,7 +2,9 @@
 //! per rejection, the `metrics` counters and histograms, and a DEBUG event per rejection.
 //! Nothing here ever sees the secret, the token or the payload: only sizes, names and kinds.
 
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+#[cfg(feature = "axum")]
+use std::sync::{Arc, OnceLock};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use tracing::Span;
@@ -14,15 +16,16 @@ use crate::signature::VerifiedClaims;
 /// At most one WARN about rejections per this interval; the ones in between are counted.
 const WARN_INTERVAL: Duration = Duration::from_secs(10);
 
-/// What the extractor tells the layer about a verified delivery: the event, once parsed.
+/// What the extractor tells the layer about a verified delivery: the event, once parsed. It
+/// rides in the request extensions beside [`VerifiedWebhook`](crate::VerifiedWebhook).
+#[cfg(feature = "axum")]
 #[derive(Debug)]
-#[cfg_attr(not(feature = "axum"), allow(dead_code))]
 pub(crate) struct Delivery {
     span: Span,
     event: OnceLock<&'static str>,
 }
 
-#[cfg_attr(not(feature = "axum"), allow(dead_code))]
+#[cfg(feature = "axum")]
 impl Delivery {
     /// Notes the delivery's event: its name on the span, its metric label for the layer.
     pub(crate) fn record_event(&self, name: &str, label: &'static str) {
@@ -82,6 +85,7 @@ pub(crate) struct Observer {
     span: Span,
     /// When the layer got the request, if anyone will be told how long it took.
     started: Option<Instant>,
+    #[cfg(feature = "axum")]
     delivery: Option<Arc<Delivery>>,
     /// Accepted without a signature check (unsigned deliveries).
     unverified: bool,
@@ -100,7 +104,13 @@ impl Observer {
             elapsed_us = Empty,
         );
         let observed = !span.is_disabled() || cfg!(feature = "metrics");
-        Self { started: observed.then(Instant::now), span, delivery: None, unverified: false }
+        Self {
+            started: observed.then(Instant::now),
+            span,
+            #[cfg(feature = "axum")]
+            delivery: None,
+            unverified: false,
+        }
     }
 
     /// The span, to enter while the inner service runs.
@@ -109,16 +119,10 @@ impl Observer {
     }
 
     /// The payload verified (or, unsigned, accepted unverified): its size, which secret signed
-    /// it, how long reading and verifying took. Returns the record the extractor notes the
-    /// event in, when anyone listens.
-    pub(crate) fn verified(
-        &mut self,
-        payload_bytes: usize,
-        claims: &VerifiedClaims,
-    ) -> Option<Arc<Delivery>> {
+    /// it, how long reading and verifying took.
+    pub(crate) fn verified(&mut self, payload_bytes: usize, claims: &VerifiedClaims) {
         self.unverified = !claims.is_verified();
-        #[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
-        let started = self.started?;
+        let Some(started) = self.started else { return };
         self.span.record("payload_bytes", payload_bytes);
         if claims.is_verified() {
             self.span.record("secret_index", claims.secret_index());
@@ -129,9 +133,19 @@ impl Observer {
             metrics::histogram!("meshagent_webhooks_verify_seconds")
                 .record(started.elapsed().as_secs_f64());
         }
-        let delivery = Arc::new(Delivery { span: self.span.clone(), event: OnceLock::new() });
-        self.delivery = Some(delivery.clone());
-        Some(delivery)
+        #[cfg(not(feature = "metrics"))]
+        let _ = started;
+        #[cfg(feature = "axum")]
+        {
+            let delivery = Delivery { span: self.span.clone(), event: OnceLock::new() };
+            self.delivery = Some(Arc::new(delivery));
+        }
+    }
+
+    /// The record the extractor notes the event in, when anyone listens.
+    #[cfg(feature = "axum")]
+    pub(crate) fn delivery(&self) -> Option<&Arc<Delivery>> {
+        self.delivery.as_ref()
     }
 
     /// The answer is ready: accepted, or rejected by the layer or the extractor.
@@ -154,8 +168,10 @@ impl Observer {
         }
         #[cfg(feature = "metrics")]
         {
-            let delivery = self.delivery.as_ref();
-            let event = delivery.and_then(|delivery| delivery.event.get().copied());
+            #[cfg(feature = "axum")]
+            let event = self.delivery.as_ref().and_then(|delivery| delivery.event.get().copied());
+            #[cfg(not(feature = "axum"))]
+            let event = None;
             metrics::counter!(
                 "meshagent_webhooks_requests_total",
                 "outcome" => outcome,

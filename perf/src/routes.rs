@@ -1,25 +1,20 @@
-//! The four routes of the load benchmark (the `load` binary), and the in-process router,
-//! request and answer that `benches/route.rs` and the `route_counts` binary share.
+//! The four routes of the load run (the `load` binary).
 
 use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::http::HeaderMap;
 use axum::routing::{MethodRouter, post};
 use axum::{Json, Router};
-use futures_util::FutureExt;
 use hmac::{Hmac, Mac};
-use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
-use http::{HeaderValue, Request};
-use http_body_util::BodyExt;
 use meshagent_webhooks::{MESHAGENT_SIGNATURE, MeshagentEvent, MeshagentSignatureLayer};
 use sha2::{Digest, Sha256};
 use tower::layer::util::Identity;
 
-use crate::{SECRET, respond};
+use crate::SECRET;
 
-/// The four routes in one `Router`, for in-process runs: `/plain`, `/identity` (the plain
+/// The four routes in one `Router`: `/plain`, `/identity` (the plain
 /// handler behind tower's `Identity` layer), `/floor` (that route after the two hashes every
 /// verifier computes) and `/layered` (`MeshagentSignatureLayer` + `MeshagentEvent`).
 pub fn router() -> Router {
@@ -34,28 +29,6 @@ pub fn router_with(at_layered: MethodRouter) -> Router {
         .route("/identity", post(plain).layer(Identity::new()))
         .route("/floor", post(plain_after_hashes).layer(Identity::new()))
         .route("/layered", at_layered)
-}
-
-/// A POST of `payload` to `path` with the headers MeshAgent sends, in one chunk (as hyper
-/// hands a small body over).
-pub fn signed_request(path: &str, payload: &Bytes, signature: &HeaderValue) -> Request<Body> {
-    let mut request = Request::post(path).body(Body::from(payload.clone())).expect("valid request");
-    let headers = request.headers_mut();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    headers.insert(CONTENT_LENGTH, HeaderValue::from(payload.len()));
-    headers.insert(MESHAGENT_SIGNATURE, signature.clone());
-    request
-}
-
-/// Sends one request through `router` and reads the whole answer, which must be 200.
-pub fn answer(router: &Router, request: Request<Body>) -> Bytes {
-    respond(router, request)
-        .into_body()
-        .collect()
-        .now_or_never()
-        .expect("the answer is ready")
-        .expect("the answer body")
-        .to_bytes()
 }
 
 /// The route a user would write without this crate: `Json<serde_json::Value>`, answers with
@@ -104,10 +77,57 @@ pub async fn plain_after_hashes(headers: HeaderMap, body: Bytes) -> Result<Strin
 
 #[cfg(test)]
 mod tests {
+    use std::convert::Infallible;
+
+    use axum::body::Body;
+    use futures_util::FutureExt;
+    use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+    use http::{HeaderValue, Request, Response};
+    use http_body_util::BodyExt;
     use meshagent_webhooks::Signer;
+    use tower::{Service, ServiceExt};
 
     use super::*;
     use crate::small_event;
+
+    /// A POST of `payload` to `path` with the headers MeshAgent sends, in one chunk (as hyper
+    /// hands a small body over).
+    fn signed_request(path: &str, payload: &Bytes, signature: &HeaderValue) -> Request<Body> {
+        let mut request =
+            Request::post(path).body(Body::from(payload.clone())).expect("valid request");
+        let headers = request.headers_mut();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(CONTENT_LENGTH, HeaderValue::from(payload.len()));
+        headers.insert(MESHAGENT_SIGNATURE, signature.clone());
+        request
+    }
+
+    /// Sends one request through `router` and reads the whole answer, which must be 200.
+    fn answer(router: &Router, request: Request<Body>) -> Bytes {
+        respond(router, request)
+            .into_body()
+            .collect()
+            .now_or_never()
+            .expect("the answer is ready")
+            .expect("the answer body")
+            .to_bytes()
+    }
+
+    /// Runs one request through `service` to completion (every body here is in memory, so
+    /// nothing waits); the answer must be 200.
+    fn respond<S, B, R>(service: &S, request: Request<B>) -> Response<R>
+    where
+        S: Service<Request<B>, Response = Response<R>, Error = Infallible> + Clone,
+    {
+        let response = service
+            .clone()
+            .oneshot(request)
+            .now_or_never()
+            .expect("nothing here waits")
+            .unwrap_or_else(|never| match never {});
+        assert_eq!(response.status(), 200);
+        response
+    }
 
     #[test]
     fn every_route_answers_the_event_name() {

@@ -1,11 +1,14 @@
 //! [`MeshagentEvent`] as an axum extractor: it reads only what the layer verified.
 
+use std::sync::Arc;
+
 use axum::extract::FromRequestParts;
 use http::request::Parts;
 
-use super::{MeshagentEvent, check_content_type};
+use super::MeshagentEvent;
 use crate::rejection::{EventRejection, MissingSignatureLayer};
-use crate::signature::verified::VerifiedWebhook;
+use crate::signature::VerifiedWebhook;
+use crate::telemetry::Delivery;
 
 impl<S> FromRequestParts<S> for MeshagentEvent
 where
@@ -16,9 +19,8 @@ where
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let webhook =
             parts.extensions.get::<VerifiedWebhook>().ok_or_else(MissingSignatureLayer::new)?;
-        check_content_type(webhook.source(), &parts.headers)?;
-        let event = Self::from_json(webhook.payload())?;
-        if let Some(delivery) = &webhook.delivery {
+        let event = Self::from_delivery(webhook.payload(), webhook.source(), &parts.headers)?;
+        if let Some(delivery) = parts.extensions.get::<Arc<Delivery>>() {
             delivery.record_event(event.name(), event.label());
         }
         Ok(event)

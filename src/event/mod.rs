@@ -34,14 +34,17 @@ use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
-pub(crate) use self::payloads::present;
-use self::payloads::{Canonical, Payload, has_float};
 pub use self::payloads::{
     ParticipantToken, RoomCall, RoomEnded, RoomStarted, StorageFileDeleted, StorageFileMoved,
     StorageFileUpdated, UnknownEvent,
 };
-use crate::rejection::{EventRejection, InvalidEvent, InvalidRequestBody, UnsupportedContentType};
-use crate::signature::verified::PayloadSource;
+use self::payloads::{Payload, has_float};
+use crate::python_json;
+use crate::rejection::{
+    EventRejection, InvalidEvent, InvalidRequestBody, Rejection, SignatureRejection,
+    UnsupportedContentType,
+};
+use crate::signature::{PayloadSource, SignatureVerifier};
 
 /// A verified MeshAgent webhook event.
 ///
@@ -122,7 +125,7 @@ impl MeshagentEvent {
     }
 
     /// The event name for known events, `unknown` for the others: a bounded set, for metrics.
-    #[cfg_attr(not(feature = "axum"), allow(dead_code))]
+    #[cfg(feature = "axum")]
     pub(crate) fn label(&self) -> &'static str {
         known_events!(self, event => event.label(), _unknown => "unknown")
     }
@@ -158,19 +161,13 @@ impl MeshagentEvent {
     /// ```
     pub fn from_json(payload: &[u8]) -> Result<Self, EventRejection> {
         let invalid = |detail: &'static str| InvalidRequestBody::with_detail(detail);
-        // One UTF-8 check for the whole payload, not one per string (measured: 900
-        // instructions a request).
-        let text = std::str::from_utf8(payload).ok();
-        if let Some(event) = text.and_then(Self::from_canonical) {
-            return Ok(event);
-        }
-        let Some(value) = text.and_then(|text| serde_json::from_str(text).ok()) else {
-            return Err(
-                invalid(python_only_value(payload).unwrap_or("payload is not valid JSON")).into()
-            );
+        let Ok(value) = serde_json::from_slice::<Value>(payload) else {
+            let lossy = python_json::python_only_value(payload);
+            return Err(invalid(lossy.unwrap_or("payload is not valid JSON")).into());
         };
+        // `serde_json` reads an integer beyond 64 bits as a float: only then is the text scanned.
         if has_float(&value)
-            && let Some(lossy) = python_only_value(payload)
+            && let Some(lossy) = python_json::python_only_value(payload)
         {
             return Err(invalid(lossy).into());
         }
@@ -180,27 +177,16 @@ impl MeshagentEvent {
         }
     }
 
-    /// A known event as MeshAgent sends it, read by serde's derive straight from the text
-    /// instead of through a `Value` map: 306 – 315 against 530 – 550 ns for a 112 B
-    /// `room.started` (criterion), +3% requests per second on the load run's layered route
-    /// (layered / floor, median of the runs: 0.969 in five without it, 1.000 in seven with it).
-    /// `None` for anything else, which the general way reads and words.
-    fn from_canonical(text: &str) -> Option<Self> {
-        if !text.trim_ascii_start().starts_with('{') {
-            return None;
-        }
-        let event = match serde_json::from_str(text).ok()? {
-            Canonical::RoomStarted(event) => Self::RoomStarted(event),
-            Canonical::RoomEnded(event) => Self::RoomEnded(event),
-            Canonical::RoomCall(event) => Self::RoomCall(event),
-            Canonical::StorageFileUpdated(event) => Self::StorageFileUpdated(event),
-            Canonical::StorageFileDeleted(event) => Self::StorageFileDeleted(event),
-            Canonical::StorageFileMoved(event) => Self::StorageFileMoved(event),
-            Canonical::Other => return None,
-        };
-        let has_float = known_events!(&event, event => event.has_float(), _unknown => true);
-        let lossy = has_float && python_only_value(text.as_bytes()).is_some();
-        (!lossy).then_some(event)
+    /// A delivery's event, by the rule the extractor and
+    /// [`SignatureVerifier::verify_event`] share: a body payload needs a JSON `Content-Type`,
+    /// then the payload is parsed.
+    pub(crate) fn from_delivery(
+        payload: &[u8],
+        source: PayloadSource,
+        headers: &HeaderMap,
+    ) -> Result<Self, EventRejection> {
+        check_content_type(source, headers)?;
+        Self::from_json(payload)
     }
 
     /// The event from the members of a payload object.
@@ -239,52 +225,9 @@ fn typed<P: Payload>(data: Value) -> Result<P, InvalidEvent> {
     }
 }
 
-const NAN_OR_INFINITY: &str = "payload has NaN or Infinity, which JSON cannot carry";
-const BEYOND_64_BITS: &str = "payload has an integer beyond 64 bits, which would lose precision";
-
-/// The first value outside strings that Python's `json.dumps` writes and JSON cannot carry
-/// without loss: `NaN`, `Infinity`, `-Infinity`, or an integer beyond 64 bits.
-fn python_only_value(payload: &[u8]) -> Option<&'static str> {
-    let mut at = 0;
-    while let Some(&byte) = payload.get(at) {
-        let rest = payload.get(at..).unwrap_or_default();
-        match byte {
-            b'"' => at = string_end(payload, at + 1),
-            b'N' | b'I' if rest.starts_with(b"NaN") || rest.starts_with(b"Infinity") => {
-                return Some(NAN_OR_INFINITY);
-            }
-            b'-' | b'0'..=b'9' => {
-                let numeric = |b: &u8| matches!(b, b'0'..=b'9' | b'.' | b'e' | b'E' | b'+' | b'-');
-                let len = 1 + rest.iter().skip(1).take_while(|b| numeric(b)).count();
-                let number = rest.get(..len).unwrap_or_default();
-                at += len;
-                let integer =
-                    number != b"-" && !number.iter().any(|b| matches!(b, b'.' | b'e' | b'E'));
-                let text = std::str::from_utf8(number).unwrap_or_default();
-                if integer && text.parse::<i64>().is_err() && text.parse::<u64>().is_err() {
-                    return Some(BEYOND_64_BITS);
-                }
-            }
-            _ => at += 1,
-        }
-    }
-    None
-}
-
-/// The index after the closing quote of a string that starts at `at`.
-fn string_end(payload: &[u8], mut at: usize) -> usize {
-    while let Some(&byte) = payload.get(at) {
-        at += if byte == b'\\' { 2 } else { 1 };
-        if byte == b'"' {
-            break;
-        }
-    }
-    at
-}
-
 /// A body payload needs a JSON `Content-Type` (`application/json` or
 /// `application/*+json`, case-insensitive, parameters allowed); a header payload needs none.
-pub(crate) fn check_content_type(
+fn check_content_type(
     source: PayloadSource,
     headers: &HeaderMap,
 ) -> Result<(), UnsupportedContentType> {
@@ -300,6 +243,49 @@ pub(crate) fn check_content_type(
     let json = essence == "application/json"
         || (essence.starts_with("application/") && essence.ends_with("+json"));
     json.then_some(()).ok_or_else(UnsupportedContentType::new)
+}
+
+impl SignatureVerifier {
+    /// Verifies a whole delivery received outside tower (a queue consumer, another framework)
+    /// with the rules of [`MeshagentSignatureLayer`](crate::MeshagentSignatureLayer) and the
+    /// [`MeshagentEvent`] extractor: headers and body in, the verified event out. The payload is
+    /// the `Meshagent-Webhook` header when present, else `body`, which then needs a JSON
+    /// `Content-Type`. No size limit is applied: the body is already in memory.
+    ///
+    /// # Errors
+    ///
+    /// Any [`Rejection`]: the signature's (401, 500) or the event's (415, 400, 422).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use meshagent_webhooks::{MeshagentEvent, SignatureVerifier, Signer};
+    ///
+    /// let request = Signer::new("whsec_example").request(
+    ///     "/webhook",
+    ///     "room.ended",
+    ///     &serde_json::json!({"room_name": "standup-42"}),
+    /// );
+    /// let body = request.body().clone();
+    /// # let body = futures_util::FutureExt::now_or_never(http_body_util::BodyExt::collect(body)).unwrap().unwrap().to_bytes();
+    /// let event = SignatureVerifier::new("whsec_example")
+    ///     .verify_event(request.headers(), &body)
+    ///     .unwrap();
+    /// assert!(matches!(event, MeshagentEvent::RoomEnded(ended) if ended.room_name == "standup-42"));
+    /// ```
+    pub fn verify_event(
+        &self,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<MeshagentEvent, Rejection> {
+        let (token, header_payload) = self.check_head(headers)?;
+        let (payload, source) = match header_payload {
+            Some(value) => (value.as_bytes(), PayloadSource::Header),
+            None => (body, PayloadSource::Body),
+        };
+        token.check_payload(payload).map_err(SignatureRejection::from)?;
+        Ok(MeshagentEvent::from_delivery(payload, source, headers)?)
+    }
 }
 
 impl Serialize for MeshagentEvent {
@@ -342,62 +328,6 @@ mod tests {
     fn reason(payload: &str) -> String {
         MeshagentEvent::from_json(payload.as_bytes())
             .map_or_else(|rejection| rejection.body_text(), |event| event.name().to_owned())
-    }
-
-    #[test]
-    fn the_common_case_reads_the_event_the_general_way_reads() {
-        // (payload, whether the common case takes it as it is)
-        for (payload, common) in [
-            (r#"{"event": "room.started", "data": {"room_name": "r", "room_url": "u"}}"#, true),
-            (r#"{"data": {"room_name": "r\u00e9"}, "event": "room\u002estarted"}"#, true),
-            (r#"{"event": "room.ended", "data": {"room_name": "r"}, "v": [1]}"#, false),
-            (
-                r#"{"event": "room.ended", "data": {"room_name": "r"}, "v": 18446744073709551616}"#,
-                false,
-            ),
-            (
-                r#"{"event": "room.call", "data": {"room_name": "r", "room_url": "u", "token": "t", "arguments": {"n": -3, "s": "a"}}}"#,
-                true,
-            ),
-            (
-                r#"{"event": "room.started", "data": {"room_name": "r", "x": [1, {"y": null}]}}"#,
-                true,
-            ),
-            (r#"{"event": "x.y", "data": {"n": [1, "a", null]}}"#, false),
-            (r#"{"event": "room.ended", "data": {"room_name": "r", "t": [0.5, -1e-7]}}"#, true),
-            (r#"{"event": "room.ended", "data": {"room_name": "r", "n": 1e400}}"#, false),
-            (
-                r#"{"event": "room.ended", "data": {"room_name": "r", "n": [18446744073709551616]}}"#,
-                false,
-            ),
-            (r#"{"event": "room.started", "data": {"room_name": "r", "room_url": null}}"#, true),
-            (
-                r#"{"event": "room.started", "data": {"room_name": "r", "room_url": null, "x": 1}}"#,
-                false,
-            ),
-            (
-                r#"{"event": "room.call", "data": {"room_name": "r", "room_url": "u", "token": "t", "arguments": {"f": 2.5}}}"#,
-                true,
-            ),
-            (
-                r#"{"event": "room.call", "data": {"room_name": "r", "room_url": "u", "token": "t", "arguments": {"n": 1180591620717411303424}}}"#,
-                false,
-            ),
-            (r#"{"event": "room.started", "data": {"room_name": "a", "room_name": "b"}}"#, false),
-            (r#"{"event": "room.ended", "data": {"room_name": "a"}, "event": "x.y"}"#, false),
-            (r#"{"event": "room.started", "data": ["r"]}"#, false),
-            (r#"{"event": "room.started", "data": {"room_url": "u"}}"#, false),
-            (r#"{"event": "room.started"}"#, false),
-            (r#"["room.started", {"room_name": "r"}]"#, false),
-        ] {
-            let fast = MeshagentEvent::from_canonical(payload);
-            assert_eq!(fast.is_some(), common, "{payload}");
-            let members = serde_json::from_str(payload).ok();
-            let general = members.and_then(|members| MeshagentEvent::from_members(members).ok());
-            if let Some(fast) = fast {
-                assert_eq!(Some(fast), general, "{payload}");
-            }
-        }
     }
 
     #[test]
@@ -471,18 +401,18 @@ mod tests {
 
     #[test]
     fn values_python_writes_and_json_cannot_carry_are_refused_by_name() {
-        let nan = format!("invalid request body: {NAN_OR_INFINITY}");
-        let big = format!("invalid request body: {BEYOND_64_BITS}");
+        let nan = "invalid request body: payload has NaN or Infinity, which JSON cannot carry";
+        let big = "invalid request body: payload has an integer beyond 64 bits, which would lose precision";
         for (data, expected) in [
-            ("NaN", &nan),
-            ("Infinity", &nan),
-            ("[1, -Infinity]", &nan),
-            ("1180591620717411303424", &big),
-            ("[2.5, 18446744073709551616]", &big),
-            ("-9223372036854775809", &big),
+            ("NaN", nan),
+            ("Infinity", nan),
+            ("[1, -Infinity]", nan),
+            ("1180591620717411303424", big),
+            ("[2.5, 18446744073709551616]", big),
+            ("-9223372036854775809", big),
         ] {
             let payload = format!(r#"{{"event": "x", "data": {data}}}"#);
-            assert_eq!(reason(&payload), *expected, "{payload}");
+            assert_eq!(reason(&payload), expected, "{payload}");
         }
         for fine in [
             "18446744073709551615",

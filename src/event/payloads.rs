@@ -21,15 +21,6 @@ pub(super) trait Payload: Sized {
     /// The `data` object: the typed fields in their order, then the kept ones as they came.
     fn to_data(&self) -> Map<String, Value>;
 
-    /// The common case, read by serde's derive straight from the JSON: every typed field
-    /// right and given once, a `null` optional field only when no field is kept beside it.
-    /// Anything else is an error, and [`Payload::from_data`] decides what it is.
-    fn canonical<'de, D: Deserializer<'de>>(data: D) -> Result<Self, D::Error>;
-
-    /// Whether a kept field or an object field holds a float, which may stand for an integer
-    /// beyond 64 bits.
-    fn has_float(&self) -> bool;
-
     /// The event name on the wire, from a value.
     fn label(&self) -> &'static str {
         Self::EVENT
@@ -39,11 +30,6 @@ pub(super) trait Payload: Sized {
 /// What a typed field's JSON value must be, for the message when it is not.
 trait Expected: DeserializeOwned + Serialize {
     const WHAT: &'static str;
-
-    /// Whether the value holds a float (which may stand for an integer beyond 64 bits).
-    fn has_float(&self) -> bool {
-        false
-    }
 }
 
 impl Expected for String {
@@ -56,10 +42,6 @@ impl Expected for ParticipantToken {
 
 impl Expected for Map<String, Value> {
     const WHAT: &'static str = "an object or null";
-
-    fn has_float(&self) -> bool {
-        self.values().any(has_float)
-    }
 }
 
 /// Whether `value` holds a float anywhere: `serde_json` reads an integer beyond 64 bits as one.
@@ -70,13 +52,6 @@ pub(super) fn has_float(value: &Value) -> bool {
         Value::Object(members) => members.values().any(has_float),
         _ => false,
     }
-}
-
-/// Deserializes a field that is present: `null` is an error, absence is `None` (by `default`).
-pub(crate) fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
-    deserializer: D,
-) -> Result<Option<T>, D::Error> {
-    T::deserialize(deserializer).map(Some)
 }
 
 /// Reads a typed field from its value in `data` (`None` when absent).
@@ -104,8 +79,7 @@ fn write(field: &impl Serialize) -> Value {
 
 /// Declares each payload struct: its required fields (the constructor's arguments), its
 /// optional ones, the kept ones; [`Payload`]; a `Debug` that names the fields and never shows
-/// their values; `Serialize`/`Deserialize` as the `data` object. Then [`Canonical`], the
-/// events as MeshAgent sends them.
+/// their values; `Serialize`/`Deserialize` as the `data` object.
 macro_rules! payloads {
     ($($(#[$meta:meta])* $name:ident = $event:literal {
         $($(#[$req_meta:meta])* $req:ident: $req_ty:ty,)+
@@ -130,35 +104,6 @@ macro_rules! payloads {
 
         impl Payload for $name {
             const EVENT: &'static str = $event;
-
-            fn canonical<'de, D: Deserializer<'de>>(data: D) -> Result<Self, D::Error> {
-                #[derive(Deserialize)]
-                struct Fields {
-                    $($req: $req_ty,)+
-                    $($(#[serde(default, deserialize_with = "present")] $opt: Option<Option<$opt_ty>>,)+)?
-                    #[serde(flatten)]
-                    extra: Map<String, Value>,
-                }
-                let Fields { $($req,)+ $($($opt,)+)? extra } = Fields::deserialize(data)?;
-                $($(
-                    // A `null` is kept where the general way keeps it: among the kept fields.
-                    let mut extra = extra;
-                    let $opt = match $opt {
-                        Some(None) if extra.is_empty() => {
-                            extra.insert(stringify!($opt).to_owned(), Value::Null);
-                            None
-                        }
-                        Some(None) => return Err(D::Error::custom("null among kept fields")),
-                        $opt => $opt.flatten(),
-                    };
-                )+)?
-                Ok(Self { $($req,)+ $($($opt,)+)? extra })
-            }
-
-            fn has_float(&self) -> bool {
-                self.extra.values().any(has_float)
-                    $($(|| self.$opt.as_ref().is_some_and(Expected::has_float))+)?
-            }
 
             fn from_data(data: Map<String, Value>) -> Result<Self, InvalidEvent> {
                 // One pass, no lookups: each member goes to its field or is kept.
@@ -214,21 +159,6 @@ macro_rules! payloads {
             }
         }
     )+
-
-        /// A known event as MeshAgent sends it (`event` and `data` once each and nothing beside
-        /// them, whose values serde's derive would only skip unchecked; `data` as
-        /// [`Payload::canonical`] takes it), read by serde's derive straight from the JSON;
-        /// `Other` for an unknown event. Anything else is an error: the general way reads it.
-        #[derive(Deserialize)]
-        #[serde(tag = "event", content = "data", deny_unknown_fields)]
-        pub(super) enum Canonical {
-            $(
-                #[serde(rename = $event, deserialize_with = "Payload::canonical")]
-                $name($name),
-            )+
-            #[serde(other)]
-            Other,
-        }
     };
 }
 

@@ -18,7 +18,7 @@ use tower_service::Service;
 use super::body::{BodyReader, DRAIN_LIMIT, IncomingBody};
 use super::layer::{BoxError, Config, ResponseBody};
 use super::verified::{PayloadSource, VerifiedClaims, VerifiedToken, VerifiedWebhook};
-use super::verify::single;
+use super::verify::header_once;
 use crate::rejection::{
     EventRejection, PayloadTooLarge, Rejection, SignatureRejection, trace_rejection,
 };
@@ -133,7 +133,14 @@ where
     match outcome {
         Err(rejection) => Ok(answer.refuse(rejection)),
         Ok((payload, source, claims)) => {
-            let request = accept(request, declared, payload, source, claims, &mut answer.observer);
+            let request = into_verified_request(
+                request,
+                declared,
+                payload,
+                source,
+                claims,
+                &mut answer.observer,
+            );
             let response = inner.call(request).await?;
             Ok(answer.pass(response))
         }
@@ -161,12 +168,13 @@ fn too_large(detail: &'static str) -> SignatureRejection {
 
 /// The request's `Content-Length`, when it has exactly one and it is a number.
 fn content_length(headers: &HeaderMap) -> Option<u64> {
-    single(headers, &CONTENT_LENGTH)??.to_str().ok()?.parse().ok()
+    header_once(headers, &CONTENT_LENGTH).ok()??.to_str().ok()?.parse().ok()
 }
 
 /// The verified payload becomes the request: its bytes the body, the framing headers made to
-/// say so, and a [`VerifiedWebhook`] in the extensions.
-fn accept(
+/// say so, a [`VerifiedWebhook`] in the extensions and, when anyone listens, the
+/// [`Delivery`](crate::telemetry::Delivery) record the extractor notes the event in.
+fn into_verified_request(
     mut request: Parts,
     declared: Option<u64>,
     payload: Bytes,
@@ -174,7 +182,7 @@ fn accept(
     claims: VerifiedClaims,
     observer: &mut Observer,
 ) -> Request<Full<Bytes>> {
-    let delivery = observer.verified(payload.len(), &claims);
+    observer.verified(payload.len(), &claims);
     let headers = &mut request.headers;
     headers.remove(TRANSFER_ENCODING);
     if declared != Some(payload.len() as u64) {
@@ -183,8 +191,11 @@ fn accept(
     if source == PayloadSource::Header {
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     }
-    let webhook = VerifiedWebhook::new(payload.clone(), source, claims, delivery);
-    request.extensions.insert(webhook);
+    request.extensions.insert(VerifiedWebhook::new(payload.clone(), source, claims));
+    #[cfg(feature = "axum")]
+    if let Some(delivery) = observer.delivery() {
+        request.extensions.insert(delivery.clone());
+    }
     Request::from_parts(request, Full::new(payload))
 }
 

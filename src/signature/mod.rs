@@ -103,6 +103,7 @@
 
 mod body;
 mod future;
+pub(crate) mod jwt;
 mod layer;
 mod service;
 pub(crate) mod verified;

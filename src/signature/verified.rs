@@ -2,7 +2,6 @@
 //! layer hands to the inner service.
 
 use std::fmt;
-use std::sync::Arc;
 
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
@@ -10,7 +9,6 @@ use subtle::ConstantTimeEq;
 
 use crate::python_json;
 use crate::rejection::DigestMismatch;
-use crate::telemetry::Delivery;
 
 /// Where the signed payload came from: it decides whether a JSON `Content-Type` is needed.
 ///
@@ -61,18 +59,11 @@ pub struct VerifiedWebhook {
     payload: Bytes,
     source: PayloadSource,
     claims: VerifiedClaims,
-    #[cfg_attr(not(feature = "axum"), allow(dead_code))]
-    pub(crate) delivery: Option<Arc<Delivery>>,
 }
 
 impl VerifiedWebhook {
-    pub(crate) fn new(
-        payload: Bytes,
-        source: PayloadSource,
-        claims: VerifiedClaims,
-        delivery: Option<Arc<Delivery>>,
-    ) -> Self {
-        Self { payload, source, claims, delivery }
+    pub(crate) fn new(payload: Bytes, source: PayloadSource, claims: VerifiedClaims) -> Self {
+        Self { payload, source, claims }
     }
 
     /// The verified payload bytes, exactly as signed.
@@ -160,15 +151,15 @@ impl VerifiedToken {
         let mut hex = [0u8; 64];
         hex::encode_to_slice(digest, &mut hex)
             .unwrap_or_else(|_| unreachable!("32 bytes are 64 hex digits"));
-        let matches =
-            self.digest.is_some_and(|claimed| bool::from(words(&claimed).ct_eq(&words(&hex))));
+        let matches = self
+            .digest
+            .is_some_and(|claimed| bool::from(as_words(&claimed).ct_eq(&as_words(&hex))));
         (matches, VerifiedClaims { sha256: hex, secret_index: self.secret_index, verified: true })
     }
 }
 
-/// The 64 digits as eight words, so that `subtle` compares them in eight steps, not 64
-/// (measured: 1,000 instructions a request).
-fn words(hex: &[u8; 64]) -> [u64; 8] {
+/// The 64 digits as eight words, so that `subtle` compares them in eight steps, not 64.
+fn as_words(hex: &[u8; 64]) -> [u64; 8] {
     let (words, _) = hex.as_chunks::<8>();
     std::array::from_fn(|at| u64::from_ne_bytes(words[at]))
 }
