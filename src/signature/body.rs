@@ -227,7 +227,7 @@ impl BodyReader {
         }
         self.grow(chunk.len());
         // Hashed, then copied, a piece at a time: the copy reads what the hash just read, from
-        // the L1 cache (measured: see BENCHMARKS.md, 1 MiB body).
+        // the L1 cache (see BENCHMARKS.md, 1 MiB body).
         for piece in chunk.chunks(HASH_PIECE) {
             self.hasher.update(piece);
             self.joined.extend_from_slice(piece);

@@ -110,7 +110,7 @@ where
         let observer = Observer::start();
         let span = observer.span().clone();
         let verified = verify_then_call(self.config.clone(), observer, request, inner);
-        // A disabled span is not entered on every poll (measured: 730 instructions a request).
+        // A disabled span is not entered on every poll: it costs instructions on every request.
         if span.is_disabled() {
             ResponseFuture::new(Box::pin(verified))
         } else {
