@@ -294,4 +294,30 @@ mod tests {
             )]
         );
     }
+
+    #[test]
+    fn connections_that_give_way_are_warned_about_once_an_interval() {
+        #[derive(Clone, Default)]
+        struct Lines(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Lines {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(bytes);
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let lines = Lines::default();
+        let writer = lines.clone();
+        let subscriber =
+            tracing_subscriber::fmt().with_writer(move || writer.clone()).with_ansi(false).finish();
+        let table = ConnectionTable::new(7);
+        tracing::subscriber::with_default(subscriber, || (0..3).for_each(|_| table.gave_way()));
+        let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert!(text.contains("WARN"), "{text}");
+        assert!(text.contains("closed the connection idle longest"), "{text}");
+        assert!(text.contains("max_connections=7 suppressed_since_last_warning=0"), "{text}");
+    }
 }
