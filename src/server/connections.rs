@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -21,9 +21,10 @@ use http_body_util::BodyExt;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, TryAcquireError, watch};
 use tokio::time::{Instant, timeout};
 
-use super::routes::{ConnectionPermit, TARGET};
 use tower_service::Service;
 
+use super::routes::{ConnectionPermit, TARGET};
+use crate::signature::Refused;
 use crate::telemetry::RateLimitedWarning;
 
 /// How long the cap waits for the connection it asked to give way before it looks again.
@@ -32,12 +33,18 @@ const GIVE_WAY_WAIT: Duration = Duration::from_millis(20);
 /// How often a cap full of busy connections is looked at again for one that has turned idle.
 const BUSY_RECHECK: Duration = Duration::from_millis(100);
 
-/// What a connection is doing: the requests being answered on it, and since when it has had
-/// none (accepted, or its last answer given).
+/// How long an answer that is ready may take to be sent before its connection can give way:
+/// a client that reads nothing (a zero HTTP/2 window) cannot hold its place with it.
+const SENDING_GRACE: Duration = Duration::from_secs(5);
+
+/// What a connection is doing: the requests being handled on it and since when it has had
+/// none (accepted, or its last answer ready), and the answers being sent and since when.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Activity {
     pub(super) in_flight: usize,
     pub(super) idle_since: Instant,
+    sending: usize,
+    sending_since: Instant,
 }
 
 /// One open connection as the table sees it.
@@ -51,14 +58,17 @@ pub(super) struct OpenConnection {
 
 impl OpenConnection {
     pub(super) fn new() -> Arc<Self> {
-        Arc::new(Self {
-            activity: watch::Sender::new(Activity { in_flight: 0, idle_since: Instant::now() }),
-            give_way: Notify::new(),
-        })
+        let now = Instant::now();
+        let activity = Activity { in_flight: 0, idle_since: now, sending: 0, sending_since: now };
+        Arc::new(Self { activity: watch::Sender::new(activity), give_way: Notify::new() })
     }
 
-    pub(super) fn is_idle(&self) -> bool {
-        self.activity.borrow().in_flight == 0
+    /// Whether the connection may close for a new one: no request handled on it, and no
+    /// answer still being sent within [`SENDING_GRACE`].
+    pub(super) fn may_give_way(&self) -> bool {
+        let activity = self.activity.borrow();
+        activity.in_flight == 0
+            && (activity.sending == 0 || activity.sending_since.elapsed() > SENDING_GRACE)
     }
 }
 
@@ -132,13 +142,10 @@ impl ConnectionTable {
         let open = self.lock_open();
         let idlest = open
             .values()
-            .filter_map(|connection| {
-                let activity = *connection.activity.borrow();
-                (activity.in_flight == 0).then_some((activity.idle_since, connection))
-            })
-            .min_by_key(|(idle_since, _)| *idle_since);
+            .filter(|connection| connection.may_give_way())
+            .min_by_key(|connection| connection.activity.borrow().idle_since);
         match idlest {
-            Some((_, connection)) => {
+            Some(connection) => {
                 connection.give_way.notify_waiters();
                 true
             }
@@ -187,14 +194,20 @@ where
 
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
         request.extensions_mut().insert(self.permit.clone());
-        let answering = Answering::new(&self.connection);
+        let handling = Arc::new(Handling::new(&self.connection));
+        // A refused request does not keep its connection busy while its body is drained.
+        let refused = handling.clone();
+        request.extensions_mut().insert(Refused(Arc::new(move || refused.done())));
         let answered = self.router.call(request.map(Body::new));
-        // Counted until the answer has been sent: a connection writing one is not idle.
+        let connection = self.connection.clone();
         Box::pin(async move {
             let response = answered.await?;
+            handling.done();
+            // The answer is counted until it has been sent (or dropped).
+            let sending = Sending::new(connection);
             Ok(response.map(|body| {
                 Body::new(body.map_frame(move |frame| {
-                    let _counted = &answering;
+                    let _counted = &sending;
                     frame
                 }))
             }))
@@ -202,24 +215,55 @@ where
     }
 }
 
-/// A request being answered; it stops counting when dropped, answered or not.
-struct Answering(Arc<OpenConnection>);
-
-impl Answering {
-    fn new(connection: &Arc<OpenConnection>) -> Self {
-        connection.activity.send_modify(|activity| activity.in_flight += 1);
-        Self(connection.clone())
-    }
+/// A request being handled; it stops counting when done, or dropped unanswered.
+struct Handling {
+    connection: Arc<OpenConnection>,
+    done: AtomicBool,
 }
 
-impl Drop for Answering {
-    fn drop(&mut self) {
-        self.0.activity.send_modify(|activity| {
+impl Handling {
+    fn new(connection: &Arc<OpenConnection>) -> Self {
+        connection.activity.send_modify(|activity| activity.in_flight += 1);
+        Self { connection: connection.clone(), done: AtomicBool::new(false) }
+    }
+
+    fn done(&self) {
+        if self.done.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        self.connection.activity.send_modify(|activity| {
             activity.in_flight -= 1;
             if activity.in_flight == 0 {
                 activity.idle_since = Instant::now();
             }
         });
+    }
+}
+
+impl Drop for Handling {
+    fn drop(&mut self) {
+        self.done();
+    }
+}
+
+/// An answer being sent.
+struct Sending(Arc<OpenConnection>);
+
+impl Sending {
+    fn new(connection: Arc<OpenConnection>) -> Self {
+        connection.activity.send_modify(|activity| {
+            if activity.sending == 0 {
+                activity.sending_since = Instant::now();
+            }
+            activity.sending += 1;
+        });
+        Self(connection)
+    }
+}
+
+impl Drop for Sending {
+    fn drop(&mut self) {
+        self.0.activity.send_modify(|activity| activity.sending -= 1);
     }
 }
 

@@ -18,8 +18,9 @@
 //! Nobody holds a connection open for free, and no pile of idle connections keeps a delivery
 //! out: at the connection cap, the connection that has been idle longest (no complete request
 //! head yet, HTTP/1 between requests, HTTP/2 with no open stream) is closed for the new one,
-//! as nginx closes its "reusable" connections; a request in flight or a websocket session is
-//! never cut for this. Each such closure is counted (a rate-limited WARN, and with `metrics`
+//! as nginx closes its "reusable" connections; a request in flight, an answer being sent (for
+//! its first 5 s) or a websocket session is never cut for this, while a request the layer has
+//! refused no longer protects its connection. Each such closure is counted (a rate-limited WARN, and with `metrics`
 //! `meshagent_webhooks_connections_closed_total{reason="idle_at_cap"}`). Every limit has a
 //! default:
 //!

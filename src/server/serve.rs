@@ -244,7 +244,7 @@ async fn serve_connection(
             _ = activity.changed() => patience = limits.idle_timeout,
             // Requests start only while this task polls the connection: idle here is idle
             // when it is dropped, so no request in flight is ever cut.
-            () = open.give_way.notified(), if idle => if open.is_idle() {
+            () = open.give_way.notified(), if idle => if open.may_give_way() {
                 table.gave_way();
                 return;
             },

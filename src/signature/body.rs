@@ -40,8 +40,9 @@ const BYTES_PER_FRAME: u64 = 256;
 
 /// The most of a refused body that is read and thrown away so that the client can finish
 /// writing it and read the answer on a connection it may reuse: 4 MiB in at most
-/// [`FREE_FRAMES`] frames, within the body deadline. Past any of these the connection is
-/// closed instead (HTTP/2: the stream is reset).
+/// [`FREE_FRAMES`] frames, within the body deadline, and only with a `Content-Length` (whose
+/// bytes on the wire are its data: a chunked body can pad its framing without end). Past any
+/// of these the connection is closed instead (HTTP/2: the stream is reset).
 pub(super) const DRAIN_LIMIT: u64 = 4 * 1024 * 1024;
 
 /// How fast a body must arrive: all of it within `timeout`, and, after `grace`, on average at
@@ -115,6 +116,12 @@ where
             return Poll::Ready(frame.transpose().map_err(|error| Stopped::Broken(error.into())));
         }
         let (deadline, below_min_rate) = self.deadline();
+        // The timer alone is not enough: it waits its turn in tokio's cooperative budget,
+        // which a body that keeps the socket full of bytes that make no frame (padding in a
+        // chunk-size line) can use up, poll after poll.
+        if Instant::now() >= deadline {
+            return Poll::Ready(Err(Stopped::Late { below_min_rate }));
+        }
         let timer = match &mut self.timer {
             Some(timer) => {
                 if timer.deadline() != deadline {

@@ -79,6 +79,13 @@ impl<R, E> fmt::Debug for ResponseFuture<R, E> {
     }
 }
 
+/// Put in a request's extensions by a server that counts the requests on each connection
+/// (the built-in one): called when the layer refuses the request, before it drains the body.
+/// A refused request does not protect its connection: an attacker whose bodies trickle in
+/// cannot hold places under the connection cap without a token.
+#[derive(Clone)]
+pub(crate) struct Refused(pub(crate) Arc<dyn Fn() + Send + Sync>);
+
 /// One request through the layer: the head checked, the body read and verified (or drained
 /// when refused), then the inner service called or the rejection answered.
 pub(super) async fn verify_then_call<S, B, R>(
@@ -124,11 +131,17 @@ where
             }
         }
     };
-    // HTTP/2 resets the stream of a body left unread; HTTP/1 needs it drained or closed.
-    if http1 && !unread && !incoming.is_end_stream() {
-        unread = !incoming.drain().await;
+    if outcome.is_err()
+        && let Some(Refused(refused)) = request.extensions.get()
+    {
+        refused();
     }
-    let close = http1 && unread;
+    // HTTP/2 resets the stream of a body left unread; HTTP/1 needs it drained or closed, and
+    // only a body framed by its `Content-Length` is drained.
+    if http1 && !unread && !incoming.is_end_stream() {
+        unread = declared.is_none() || !incoming.drain().await;
+    }
+    let close = http1 && unread && !incoming.is_end_stream();
     let mut answer = Answer { config, observer, close };
     match outcome {
         Err(rejection) => Ok(answer.refuse(rejection)),

@@ -40,10 +40,10 @@
 //!
 //! An answer given before the body was read to its end must not cost the next delivery on a
 //! keep-alive connection. So on HTTP/1 the layer reads and throws away what is left of a
-//! refused body before it answers, while that stays cheap (up to 4 MiB in at most 1,024
-//! frames, within the body deadline), and the connection stays usable; when it cannot (a
-//! longer body, a body in tiny chunks, a timeout, a broken or cut-off body, a client waiting
-//! for `100 Continue`) the answer carries `Connection: close`. HTTP/2 resets the stream
+//! refused body before it answers, while that stays cheap (a `Content-Length` body, up to
+//! 4 MiB in at most 1,024 frames, within the body deadline), and the connection stays usable;
+//! when it cannot (a longer or chunked body, a body in tiny chunks, a timeout, a broken or
+//! cut-off body, a client waiting for `100 Continue`) the answer carries `Connection: close`. HTTP/2 resets the stream
 //! instead. A body that trickles in below the
 //! [minimum rate](MeshagentSignatureLayer::with_min_body_rate) is answered 408 within seconds,
 //! and one that comes in more than 1,024 frames plus one per 256 bytes is refused (400): a
@@ -109,6 +109,8 @@ mod service;
 pub(crate) mod verified;
 pub(crate) mod verify;
 
+#[cfg(feature = "server")]
+pub(crate) use future::Refused;
 pub use future::ResponseFuture;
 pub use layer::{
     DEFAULT_BODY_TIMEOUT, DEFAULT_MAX_BODY_SIZE, DEFAULT_MIN_BODY_RATE,

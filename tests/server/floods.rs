@@ -425,8 +425,12 @@ async fn unfinished_streams(server: Arc<ServerProcess>, probed: u32, every: Dura
                     parts.uri = format!("http://{address}/webhook").parse().unwrap();
                     let never = StreamBody::new(stream::pending::<Result<Frame<Bytes>, _>>());
                     let request = Request::from_parts(parts, ClientBody::new(never));
-                    let response = sender.send_request(request).await.expect("an answer");
-                    assert_eq!(response.status(), 408);
+                    // Streams opened before the client has the server's SETTINGS may pass its
+                    // limit of concurrent streams: those are refused, as HTTP/2 says.
+                    match sender.send_request(request).await {
+                        Ok(response) => assert_eq!(response.status(), 408),
+                        Err(error) => assert!(format!("{error:?}").contains("REFUSED_STREAM")),
+                    }
                     answered.fetch_add(1, Ordering::SeqCst);
                 });
             }
@@ -443,7 +447,7 @@ async fn unfinished_streams(server: Arc<ServerProcess>, probed: u32, every: Dura
         connection.unwrap();
     }
     println!(
-        "figures: unfinished HTTP/2 streams answered 408: {}",
+        "figures: unfinished HTTP/2 streams answered 408 or refused: {}",
         answered.load(Ordering::SeqCst)
     );
     assert_eq!(answered.load(Ordering::SeqCst), 4_000);

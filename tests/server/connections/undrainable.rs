@@ -107,3 +107,19 @@ async fn a_body_trickling_one_byte_every_100_ms_gets_408_and_connection_close_lo
         assert!(target.delivered().is_empty(), "{}", target.name);
     }
 }
+
+#[tokio::test]
+async fn a_refused_chunked_body_is_not_drained_whatever_its_framing_pads() {
+    for target in Target::both(|| MeshagentSignatureLayer::new(SECRET)).await {
+        let mut connection = KeepAlive::connect(target.addr).await;
+        // A chunk-size line padded without end: bytes that make no frame and no data byte.
+        let head = "POST /webhook HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+                    Transfer-Encoding: chunked\r\n\r\n1";
+        connection.write(head.as_bytes()).await.unwrap();
+        connection.write(&[b' '; 64 * 1024]).await.unwrap();
+        let response = connection.read_response().await.unwrap();
+        let got = (response.status, response.text(), response.header("connection"));
+        assert_eq!(got, (401, "missing signature".to_owned(), Some("close")), "{}", target.name);
+        connection.read_to_close().await.unwrap();
+    }
+}
