@@ -4,6 +4,13 @@ use super::*;
 
 pub(super) type Events = Arc<Mutex<Vec<&'static str>>>;
 
+/// A signed server with a cap of `max_connections` and no timeout that could close a
+/// connection first.
+async fn capped<H: WebhookHandler>(handler: H, max_connections: usize) -> TestServer {
+    let server = signed(handler).with_max_connections(max_connections);
+    TestServer::start(server.with_header_read_timeout(NEVER).with_idle_timeout(NEVER)).await
+}
+
 /// `GET /` on a connection of its own, in the background; "answered" is logged when its
 /// answer comes.
 pub(super) fn waiting_request(
@@ -26,13 +33,7 @@ pub(super) async fn then_log(events: &Events, event: &'static str) {
 
 #[tokio::test]
 async fn at_the_cap_the_connection_idle_longest_gives_way_to_a_new_one() {
-    let server = TestServer::start(
-        signed(Recorder::default())
-            .with_max_connections(4)
-            .with_header_read_timeout(NEVER)
-            .with_idle_timeout(NEVER),
-    )
-    .await;
+    let server = capped(Recorder::default(), 4).await;
     let mut held = Vec::new();
     for _ in 0..4 {
         let mut stream = connect(server.address).await;
@@ -55,13 +56,7 @@ async fn at_the_cap_the_connection_idle_longest_gives_way_to_a_new_one() {
 #[tokio::test]
 async fn at_the_cap_a_connection_with_a_request_in_flight_is_never_closed_and_a_new_one_waits() {
     let slow = Slow::default();
-    let server = TestServer::start(
-        signed(slow.clone())
-            .with_max_connections(1)
-            .with_header_read_timeout(NEVER)
-            .with_idle_timeout(NEVER),
-    )
-    .await;
+    let server = capped(slow.clone(), 1).await;
     let started =
         Signer::new(SECRET).request("/webhook", "room.started", &json!({ "room_name": "slow" }));
     let in_flight = tokio::spawn(send(server.address, started));
@@ -87,13 +82,7 @@ async fn probe(server: &TestServer, within: Duration) -> RawResponse {
 
 #[tokio::test]
 async fn at_the_cap_http2_clients_that_read_no_answer_give_way_once_it_has_waited_5_s() {
-    let server = TestServer::start(
-        signed(Recorder::default())
-            .with_max_connections(4)
-            .with_header_read_timeout(NEVER)
-            .with_idle_timeout(NEVER),
-    )
-    .await;
+    let server = capped(Recorder::default(), 4).await;
     let mut held = Vec::new();
     for _ in 0..4 {
         let stream = connect(server.address).await;
@@ -122,13 +111,7 @@ async fn at_the_cap_http2_clients_that_read_no_answer_give_way_once_it_has_waite
 
 #[tokio::test]
 async fn at_the_cap_forged_requests_whose_bodies_trickle_hold_no_place() {
-    let server = TestServer::start(
-        signed(Recorder::default())
-            .with_max_connections(4)
-            .with_header_read_timeout(NEVER)
-            .with_idle_timeout(NEVER),
-    )
-    .await;
+    let server = capped(Recorder::default(), 4).await;
     let head = "POST /webhook HTTP/1.1\r\nHost: cap\r\nContent-Length: 3000\r\n\r\n";
     let mut attackers = JoinSet::new();
     for _ in 0..4 {
