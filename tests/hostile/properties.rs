@@ -149,6 +149,28 @@ fn written(value: &serde_json::Value) -> String {
     serde_json::to_string(value).unwrap()
 }
 
+/// Whether `a` and `b` are the same JSON value. A float may be one unit in the last place off:
+/// serde_json's default float parsing is best-effort (its `float_roundtrip` feature is off),
+/// while Python's, which decides the Python text, rounds correctly; two texts of one double
+/// (`2.1800712597935763e-308` and `...61e-308`) may come out of serde_json one unit apart.
+fn same_value(a: &serde_json::Value, b: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) if x.is_f64() && y.is_f64() => {
+            let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
+            x == y || x.to_bits().abs_diff(y.to_bits()) <= 1
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(x, y)| same_value(x, y))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len()
+                && x.iter().zip(y).all(|((kx, vx), (ky, vy))| kx == ky && same_value(vx, vy))
+        }
+        _ => written(a) == written(b),
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
@@ -199,7 +221,7 @@ proptest! {
         body[at] = byte;
         if python.verify(Some(header.as_bytes()), &body).is_ok() {
             let read: serde_json::Value = serde_json::from_slice(&body).unwrap();
-            prop_assert_eq!(written(&read), written(&value));
+            prop_assert!(same_value(&read, &value), "{} != {}", written(&read), written(&value));
         }
         prop_assert!(python.verify(Some(header.as_bytes()), &noise).is_err());
     }
