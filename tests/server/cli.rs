@@ -749,7 +749,7 @@ fn listen_unsigned_prints_deliveries_sent_without_a_secret_and_refuses_to_start_
         assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
         assert_eq!(
             listener.next_event(),
-            r#"{"event":"room.ended","data":{"room_name":"standup"}}"#
+            r#"{"event":"room.ended","data":{"room_name":"standup"},"verified":false}"#
         );
     }
     listener.no_more_events();

@@ -16,6 +16,17 @@ struct PrintEvents {
     /// Stdout is /dev/null: closed when the program started (Rust then opens /dev/null in its
     /// place), so an event written there would be lost while the sender is told it arrived.
     stdout_is_null: bool,
+    /// `--unsigned`: no signature is checked, so every line says `"verified": false`.
+    unsigned: bool,
+}
+
+/// One printed line: the event, and `"verified": false` when no signature was checked.
+#[derive(Serialize)]
+struct Line<'a> {
+    #[serde(flatten)]
+    event: &'a MeshagentEvent,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    verified: Option<bool>,
 }
 
 impl WebhookHandler for PrintEvents {
@@ -35,9 +46,9 @@ impl WebhookHandler for PrintEvents {
 }
 
 impl PrintEvents {
-    /// `{"event": ..., "data": ...}` on one line, the participant token redacted; one locked
-    /// write, so lines from concurrent deliveries never interleave. An error (answered 500)
-    /// when the line cannot be written.
+    /// `{"event": ..., "data": ...}` on one line (with `"verified": false` when `--unsigned`),
+    /// the participant token redacted; one locked write, so lines from concurrent deliveries
+    /// never interleave. An error (answered 500) when the line cannot be written.
     fn print_event(&self, mut event: MeshagentEvent) -> Result<(), HandlerError> {
         if self.stdout_is_null {
             return Err("stdout is closed (or /dev/null): the event cannot be printed".into());
@@ -46,7 +57,9 @@ impl PrintEvents {
             call.token = ParticipantToken::new("<redacted>");
         }
         let mut line = Vec::new();
-        event.serialize(&mut serde_json::Serializer::with_formatter(&mut line, TerminalSafe))?;
+        let line_value = Line { event: &event, verified: self.unsigned.then_some(false) };
+        line_value
+            .serialize(&mut serde_json::Serializer::with_formatter(&mut line, TerminalSafe))?;
         line.push(b'\n');
         let mut stdout = io::stdout().lock();
         stdout.write_all(&line)?;
@@ -135,7 +148,7 @@ pub(crate) fn run(
         MeshagentSignatureLayer::from_secrets(secrets)
     };
     let layer = if python_digest { layer.with_python_digest() } else { layer };
-    let mut server = WebhookServer::new(PrintEvents { stdout_is_null })
+    let mut server = WebhookServer::new(PrintEvents { stdout_is_null, unsigned })
         .with_host(host)
         .with_path(path)
         .with_signature_layer(layer);

@@ -55,7 +55,7 @@ enum Command {
         #[arg(long, default_value = "/webhook")]
         path: String,
         /// INSECURE: check no signature, for webhooks registered without a secret (refused when
-        /// MESHAGENT_WEBHOOK_SECRET is set).
+        /// MESHAGENT_WEBHOOK_SECRET is set). Each line then ends with "verified": false.
         #[arg(long)]
         unsigned: bool,
         /// Also accept a body whose digest is that of Python's json.dumps(json.loads(body)), as
