@@ -206,13 +206,10 @@ impl BodyReader {
         B: Body,
         B::Error: Into<BoxError>,
     {
-        loop {
-            match body.next().await {
-                Ok(Some(data)) => self.push(data)?,
-                Ok(None) => return Ok(()),
-                Err(stopped) => return Err(stopped.into()),
-            }
+        while let Some(data) = body.next().await? {
+            self.push(data)?;
         }
+        Ok(())
     }
 
     fn push(&mut self, mut data: impl Buf) -> Result<(), SignatureRejection> {
