@@ -144,13 +144,9 @@ impl ConnectionTable {
             .values()
             .filter(|connection| connection.may_give_way())
             .min_by_key(|connection| connection.activity.borrow().idle_since);
-        match idlest {
-            Some(connection) => {
-                connection.give_way.notify_waiters();
-                true
-            }
-            None => false,
-        }
+        let Some(connection) = idlest else { return false };
+        connection.give_way.notify_waiters();
+        true
     }
 
     /// Counts an idle connection closed to make room: a rate-limited WARN and, with the
