@@ -56,13 +56,7 @@ type BoxedResponse<R, E> =
 /// # }
 /// ```
 pub struct ResponseFuture<R, E> {
-    inner: BoxedResponse<R, E>,
-}
-
-impl<R, E> ResponseFuture<R, E> {
-    pub(super) fn new(inner: BoxedResponse<R, E>) -> Self {
-        Self { inner }
-    }
+    pub(super) inner: BoxedResponse<R, E>,
 }
 
 impl<R, E> Future for ResponseFuture<R, E> {

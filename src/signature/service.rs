@@ -50,11 +50,7 @@ pub struct MeshagentSignature<S> {
 impl<S> MeshagentSignature<S> {
     /// Wraps `inner`, verifying with `secret`.
     pub fn new(inner: S, secret: impl Into<WebhookSecret>) -> Self {
-        Self::from_parts(inner, MeshagentSignatureLayer::new(secret).config)
-    }
-
-    pub(crate) fn from_parts(inner: S, config: Arc<Config>) -> Self {
-        Self { inner, config }
+        MeshagentSignatureLayer::new(secret).layer(inner)
     }
 
     /// A [`MeshagentSignatureLayer`] for `secret`.
@@ -82,7 +78,7 @@ impl<S> Layer<S> for MeshagentSignatureLayer {
     type Service = MeshagentSignature<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        MeshagentSignature::from_parts(inner, self.config.clone())
+        MeshagentSignature { inner, config: self.config.clone() }
     }
 }
 
@@ -112,9 +108,9 @@ where
         let verified = verify_then_call(self.config.clone(), observer, request, inner);
         // A disabled span is not entered on every poll: it costs instructions on every request.
         if span.is_disabled() {
-            ResponseFuture::new(Box::pin(verified))
+            ResponseFuture { inner: Box::pin(verified) }
         } else {
-            ResponseFuture::new(Box::pin(verified.instrument(span)))
+            ResponseFuture { inner: Box::pin(verified.instrument(span)) }
         }
     }
 }
