@@ -303,22 +303,6 @@ impl<'de> Deserialize<'de> for MeshagentEvent {
     }
 }
 
-/// `MeshagentEvent::from(RoomStarted::new("r"))` and so on.
-macro_rules! from_payload {
-    ($($variant:ident($payload:ident)),+) => {$(
-        impl From<$payload> for MeshagentEvent {
-            fn from(event: $payload) -> Self {
-                Self::$variant(event)
-            }
-        }
-    )+};
-}
-from_payload! {
-    RoomStarted(RoomStarted), RoomEnded(RoomEnded), RoomCall(RoomCall),
-    StorageFileUpdated(StorageFileUpdated), StorageFileDeleted(StorageFileDeleted),
-    StorageFileMoved(StorageFileMoved), Unknown(UnknownEvent)
-}
-
 #[cfg(test)]
 mod tests {
     use serde_json::json;

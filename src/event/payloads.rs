@@ -79,7 +79,8 @@ fn write(field: &impl Serialize) -> Value {
 
 /// Declares each payload struct: its required fields (the constructor's arguments), its
 /// optional ones, the kept ones; [`Payload`]; a `Debug` that names the fields and never shows
-/// their values; `Serialize`/`Deserialize` as the `data` object.
+/// their values; `Serialize`/`Deserialize` as the `data` object; `From` into its
+/// [`MeshagentEvent`](super::MeshagentEvent) variant, which has the struct's name.
 macro_rules! payloads {
     ($($(#[$meta:meta])* $name:ident = $event:literal {
         $($(#[$req_meta:meta])* $req:ident: $req_ty:ty,)+
@@ -144,6 +145,12 @@ macro_rules! payloads {
                     $(.field(stringify!($req), &format_args!("<redacted>")))+
                     $($(.field(stringify!($opt), &format_args!("<redacted>")))+)?
                     .finish_non_exhaustive()
+            }
+        }
+
+        impl From<$name> for super::MeshagentEvent {
+            fn from(event: $name) -> Self {
+                Self::$name(event)
             }
         }
 
@@ -297,6 +304,12 @@ impl UnknownEvent {
     /// An event called `name` with `data`.
     pub fn new(name: impl Into<String>, data: Value) -> Self {
         Self { name: name.into(), data }
+    }
+}
+
+impl From<UnknownEvent> for super::MeshagentEvent {
+    fn from(event: UnknownEvent) -> Self {
+        Self::Unknown(event)
     }
 }
 
