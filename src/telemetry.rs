@@ -82,11 +82,13 @@ impl RejectionWarnings {
 /// subscriber for the span, no `metrics` feature) it does nothing but the rejection logs.
 #[derive(Debug)]
 pub(crate) struct Observer {
-    span: Span,
+    /// The span, to enter while the inner service runs.
+    pub(crate) span: Span,
     /// When the layer got the request, if anyone will be told how long it took.
     started: Option<Instant>,
+    /// The record the extractor notes the event in, when anyone listens.
     #[cfg(feature = "axum")]
-    delivery: Option<Arc<Delivery>>,
+    pub(crate) delivery: Option<Arc<Delivery>>,
     /// Accepted without a signature check (unsigned deliveries).
     unverified: bool,
 }
@@ -113,11 +115,6 @@ impl Observer {
         }
     }
 
-    /// The span, to enter while the inner service runs.
-    pub(crate) fn span(&self) -> &Span {
-        &self.span
-    }
-
     /// The payload verified (or, unsigned, accepted unverified): its size, which secret signed
     /// it, how long reading and verifying took.
     pub(crate) fn verified(&mut self, payload_bytes: usize, claims: &VerifiedClaims) {
@@ -140,12 +137,6 @@ impl Observer {
             let delivery = Delivery { span: self.span.clone(), event: OnceLock::new() };
             self.delivery = Some(Arc::new(delivery));
         }
-    }
-
-    /// The record the extractor notes the event in, when anyone listens.
-    #[cfg(feature = "axum")]
-    pub(crate) fn delivery(&self) -> Option<&Arc<Delivery>> {
-        self.delivery.as_ref()
     }
 
     /// The answer is ready: accepted, or rejected by the layer or the extractor.

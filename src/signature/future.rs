@@ -200,7 +200,7 @@ fn into_verified_request(
     }
     request.extensions.insert(VerifiedWebhook::new(payload.clone(), source, claims));
     #[cfg(feature = "axum")]
-    if let Some(delivery) = observer.delivery() {
+    if let Some(delivery) = &observer.delivery {
         request.extensions.insert(delivery.clone());
     }
     Request::from_parts(request, Full::new(payload))

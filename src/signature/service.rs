@@ -104,7 +104,7 @@ where
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);
         let observer = Observer::start();
-        let span = observer.span().clone();
+        let span = observer.span.clone();
         let verified = verify_then_call(self.config.clone(), observer, request, inner);
         // A disabled span is not entered on every poll: it costs instructions on every request.
         if span.is_disabled() {
