@@ -122,15 +122,10 @@ where
         if Instant::now() >= deadline {
             return Poll::Ready(Err(Stopped::Late { below_min_rate }));
         }
-        let timer = match &mut self.timer {
-            Some(timer) => {
-                if timer.deadline() != deadline {
-                    timer.as_mut().reset(deadline);
-                }
-                timer
-            }
-            None => self.timer.insert(Box::pin(sleep_until(deadline))),
-        };
+        let timer = self.timer.get_or_insert_with(|| Box::pin(sleep_until(deadline)));
+        if timer.deadline() != deadline {
+            timer.as_mut().reset(deadline);
+        }
         timer.as_mut().poll(cx).map(|()| Err(Stopped::Late { below_min_rate }))
     }
 
