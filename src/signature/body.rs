@@ -253,10 +253,7 @@ impl BodyReader {
 
     /// The body's bytes and their SHA-256.
     pub(super) fn finish(self) -> (Bytes, [u8; 32]) {
-        let payload = match self.first {
-            Some(first) => first,
-            None => Bytes::from(self.joined),
-        };
+        let payload = self.first.unwrap_or_else(|| Bytes::from(self.joined));
         (payload, self.hasher.finalize().into())
     }
 }
