@@ -161,13 +161,16 @@ impl Observer {
         {
             #[cfg(feature = "axum")]
             let event = self.delivery.as_ref().and_then(|delivery| delivery.event.get().copied());
+            #[cfg(feature = "axum")]
+            let event = event.unwrap_or("unknown");
+            // Without the extractor no event is read.
             #[cfg(not(feature = "axum"))]
-            let event = None;
+            let event = "unknown";
             metrics::counter!(
                 "meshagent_webhooks_requests_total",
                 "outcome" => outcome,
                 "reason" => reason,
-                "event" => event.unwrap_or("unknown")
+                "event" => event
             )
             .increment(1);
         }
