@@ -51,9 +51,23 @@ pub(super) fn decode(
     let segments = split(token)?;
     let secret_index = keys
         .iter()
-        .position(|key| bool::from(hs256(key, segments.signing_input).ct_eq(&segments.signature)))
+        .position(|key| {
+            let mac = hs256(key, segments.signing_input);
+            constant_time_eq::<4>(&mac, &segments.signature)
+        })
         .ok_or_else(|| invalid("signature was not made with a configured secret"))?;
     Ok((secret_index, parse_claims(segments.claims, now, leeway)?))
+}
+
+/// Whether `a` and `b`, `W` words of 8 bytes each, are equal, in constant time: a MAC or a
+/// digest is compared a word at a time, since `subtle` takes one step an element.
+pub(super) fn constant_time_eq<const W: usize>(a: &[u8], b: &[u8]) -> bool {
+    debug_assert!(a.len() == W * 8 && b.len() == W * 8);
+    let words = |bytes: &[u8]| -> [u64; W] {
+        let (words, _) = bytes.as_chunks::<8>();
+        std::array::from_fn(|at| u64::from_ne_bytes(words[at]))
+    };
+    bool::from(words(a).ct_eq(&words(b)))
 }
 
 fn invalid(detail: &'static str) -> InvalidJwt {
@@ -253,6 +267,17 @@ mod tests {
 
     fn claims_at(json: &str, now: u64, leeway: u64) -> Result<(), InvalidJwt> {
         parse_claims(URL_SAFE_NO_PAD.encode(json).as_bytes(), || now, leeway).map(drop)
+    }
+
+    #[test]
+    fn constant_time_eq_compares_every_byte_of_every_word() {
+        let mac = [7u8; 32];
+        assert!(constant_time_eq::<4>(&mac, &mac));
+        for at in 0..32 {
+            let mut other = mac;
+            other[at] ^= 1;
+            assert!(!constant_time_eq::<4>(&mac, &other), "byte {at}");
+        }
     }
 
     fn header(json: &str) -> Result<(), InvalidJwt> {

@@ -5,8 +5,8 @@ use std::fmt;
 
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 
+use super::jwt::constant_time_eq;
 use crate::python_json;
 use crate::rejection::DigestMismatch;
 
@@ -151,17 +151,9 @@ impl VerifiedToken {
         let mut hex = [0u8; 64];
         hex::encode_to_slice(digest, &mut hex)
             .unwrap_or_else(|_| unreachable!("32 bytes are 64 hex digits"));
-        let matches = self
-            .digest
-            .is_some_and(|claimed| bool::from(as_words(&claimed).ct_eq(&as_words(&hex))));
+        let matches = self.digest.is_some_and(|claimed| constant_time_eq::<8>(&claimed, &hex));
         (matches, VerifiedClaims { sha256: hex, secret_index: self.secret_index, verified: true })
     }
-}
-
-/// The 64 digits as eight words, so that `subtle` compares them in eight steps, not 64.
-fn as_words(hex: &[u8; 64]) -> [u64; 8] {
-    let (words, _) = hex.as_chunks::<8>();
-    std::array::from_fn(|at| u64::from_ne_bytes(words[at]))
 }
 
 /// What a verified `Meshagent-Signature` token says, in the request extensions (inside
