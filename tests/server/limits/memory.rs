@@ -222,10 +222,10 @@ async fn concurrent_bodies() {
 /// 1,100 connections that send nothing, against the default cap of 512: the server holds at
 /// most 512 open, closes each after the header read timeout, and a delivery sent after them is
 /// answered once its turn comes. The listener's kernel queue takes them all (2,048): with a
-/// shorter one (`WebhookServer::run` binds with tokio's default, 128) the kernel drops the
-/// handshakes past it and a client that sends nothing may believe itself connected to a
-/// connection the server never had. The test needs about 1,700 open files; it raises its own
-/// soft limit when lower.
+/// shorter one (tokio's `TcpListener::bind` gives 128, `WebhookServer::run` 1,024) the kernel
+/// drops the handshakes past it, and a client that sends nothing may believe itself connected
+/// to a connection the server never had. The test needs about 1,700 open files; it raises its
+/// own soft limit when lower.
 #[test]
 #[ignore = "figures: cargo test --release --all-features --test server limits:: -- --ignored --nocapture"]
 fn eleven_hundred_silent_connections_are_all_closed_and_a_delivery_is_still_answered() {
