@@ -14,7 +14,7 @@
 mod common;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use axum::Router;
@@ -289,14 +289,19 @@ fn each_delivery_span_carries_event_outcome_reason_payload_bytes_secret_index_an
     });
 }
 
+/// The tests that count the unsigned warning take turns: it carries nothing to tell them apart.
+static UNSIGNED_WARNING: Mutex<()> = Mutex::new(());
+
+const UNSIGNED: &str = "WARN meshagent_webhooks::config: accepting unsigned webhook deliveries";
+
 #[test]
 fn an_unsigned_layer_warns_when_made_and_each_delivery_span_says_unverified() {
+    let _turn = UNSIGNED_WARNING.lock().unwrap_or_else(PoisonError::into_inner);
     let capture = capture();
     let start = capture.text().len();
     let layer = MeshagentSignatureLayer::dangerously_accept_unsigned().unwrap();
     let text = capture.text()[start..].to_owned();
-    let warning = "WARN meshagent_webhooks::config: accepting unsigned webhook deliveries";
-    assert!(text.lines().any(|line| line.contains(warning)), "{text}");
+    assert!(text.lines().any(|line| line.contains(UNSIGNED)), "{text}");
 
     let spans = SpanFields::default();
     let subscriber = tracing_subscriber::registry().with(spans.clone());
@@ -319,4 +324,32 @@ fn an_unsigned_layer_warns_when_made_and_each_delivery_span_says_unverified() {
             assert_eq!(Value::Object(fields), expected);
         });
     });
+}
+
+/// `run` checks the configuration once, before it binds: an unsigned server warns once.
+#[cfg(feature = "server")]
+#[test]
+fn an_unsigned_server_warns_once_when_it_starts() {
+    struct Nothing;
+    impl meshagent_webhooks::WebhookHandler for Nothing {}
+
+    let _turn = UNSIGNED_WARNING.lock().unwrap_or_else(PoisonError::into_inner);
+    let capture = capture();
+    let start = capture.text().len();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let server = meshagent_webhooks::WebhookServer::new(Nothing)
+            .dangerously_accept_unsigned()
+            .with_host("127.0.0.1")
+            .with_port(0);
+        let serving = tokio::spawn(server.run());
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while !capture.text()[start..].contains("listening on http://127.0.0.1:") {
+            assert!(tokio::time::Instant::now() < deadline, "the server did not start");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        serving.abort();
+    });
+    let text = capture.text()[start..].to_owned();
+    assert_eq!(text.lines().filter(|line| line.contains(UNSIGNED)).count(), 1, "{text}");
 }

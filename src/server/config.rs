@@ -303,7 +303,7 @@ impl<H: WebhookHandler> WebhookServer<H> {
     }
 
     /// Fails fast on what can be checked before binding; the layer to verify with.
-    pub(super) fn check(&self) -> Result<MeshagentSignatureLayer, ServerError> {
+    fn check(&self) -> Result<MeshagentSignatureLayer, ServerError> {
         // axum panics on `{`, `}`, and a segment opening with `:` or `*` (its old captures).
         let capture = |segment: &str| segment.starts_with([':', '*']);
         if !self.path.starts_with('/')

@@ -19,7 +19,7 @@ use tokio_util::task::TaskTracker;
 use super::config::{Limits, ServerError, WebhookServer};
 use super::connections::{ConnectionTable, OpenConnection, Tracked};
 use super::handler::WebhookHandler;
-use super::routes::{ConnectionPermit, TARGET, ok};
+use super::routes::{ConnectionPermit, Shared, TARGET, ok};
 
 /// How long a connection closed for idling may take to finish closing (an HTTP/2 `GOAWAY`
 /// to a peer that does not read) before it is dropped.
@@ -42,12 +42,13 @@ impl<H: WebhookHandler> WebhookServer<H> {
     /// `MESHAGENT_WEBHOOK_SECRET`), [`ServerError::InvalidPort`], [`ServerError::InvalidPath`].
     /// Then [`ServerError::Bind`] when the address cannot be bound.
     pub async fn run(self) -> Result<(), ServerError> {
-        let _layer = self.check()?;
-        let port = self.port.clone().map_err(|value| ServerError::InvalidPort { value })?;
-        let address = format!("{}:{port}", self.host);
+        let (host, port) = (self.host.clone(), self.port.clone());
+        let ready = self.ready()?;
+        let port = port.map_err(|value| ServerError::InvalidPort { value })?;
+        let address = format!("{host}:{port}");
         let listener =
-            bind(&self.host, port).await.map_err(|source| ServerError::Bind { address, source })?;
-        self.serve_with_shutdown(listener, shutdown_signal()).await
+            bind(&host, port).await.map_err(|source| ServerError::Bind { address, source })?;
+        ready.serve(listener, shutdown_signal()).await
     }
 
     /// Serves on a listener you bound, until SIGINT or SIGTERM, with the same graceful
@@ -99,10 +100,34 @@ impl<H: WebhookHandler> WebhookServer<H> {
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        let address = listener.local_addr()?;
+        self.ready()?.serve(listener, signal).await
+    }
+
+    /// Checks the configuration (once, before anything is bound) and builds the routes.
+    fn ready(self) -> Result<Ready<H>, ServerError> {
         let (grace_period, limits, path) = (self.grace_period, self.limits, self.path.clone());
         let (router, shared) = self.prepare()?;
         let router = if path == "/" { router } else { router.route("/", get(ok)) };
+        Ok(Ready { router, shared, grace_period, limits, path })
+    }
+}
+
+/// A server whose configuration has passed its checks, with its routes: ready to serve.
+struct Ready<H> {
+    router: Router,
+    shared: Shared<H>,
+    grace_period: Duration,
+    limits: Limits,
+    path: String,
+}
+
+impl<H: WebhookHandler> Ready<H> {
+    async fn serve<F>(self, listener: TcpListener, signal: F) -> Result<(), ServerError>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let Self { router, shared, grace_period, limits, path } = self;
+        let address = listener.local_addr()?;
         tracing::info!(target: TARGET, "listening on http://{address}{path}");
 
         let (stop, abort) = (CancellationToken::new(), CancellationToken::new());
