@@ -11,7 +11,7 @@ use axum::Router;
 use super::handler::WebhookHandler;
 use super::routes::{Shared, WebsocketLimits, webhook_route};
 use crate::secret::{ConfigError, WebhookSecret};
-use crate::signature::MeshagentSignatureLayer;
+use crate::signature::{MeshagentSignatureLayer, SignatureVerifier};
 
 /// A ready-made MeshAgent webhook server: verifies each request, then calls a
 /// [`WebhookHandler`]. See the [module docs](crate::server) for the routes, answers and
@@ -314,7 +314,10 @@ impl<H: WebhookHandler> WebhookServer<H> {
         }
         let layer = match (&self.layer, self.unsigned) {
             (Some(layer), true) if !layer.is_unsigned() => Err(ConfigError::UnsignedWithSecret),
-            (None, true) => MeshagentSignatureLayer::dangerously_accept_unsigned(),
+            // No secret was in the environment when `new` read it: it is not read again.
+            (None, true) => {
+                Ok(MeshagentSignatureLayer::from_verifier(SignatureVerifier::unsigned()))
+            }
             (Some(layer), _) if layer.is_configured() => Ok(layer.clone()),
             _ => Err(ConfigError::MissingSecret),
         }?;
